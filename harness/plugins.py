@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
-from transformers import PretrainedConfig, PreTrainedTokenizerBase
+from transformers import DataCollatorWithPadding, PretrainedConfig, PreTrainedTokenizerBase
 
 from harness.errors import ConfigError
 from harness.layout import Layout
@@ -124,8 +124,13 @@ class Task:
         infix positions go). ``max_length`` already excludes positions reserved by the method."""
         raise NotImplementedError
 
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
+        """Pads a list of tokenised examples into a batch (for training and evaluation)."""
+        return DataCollatorWithPadding(tokenizer)
+
     def evaluate(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: Any) -> dict:
-        """Metrics of ``model`` on the tokenised evaluation split ``data``."""
+        """Metrics of ``model`` on the tokenised evaluation splits ``data`` (a DatasetDict without ``train``;
+        ``validation`` always, plus e.g. ``validation_mismatched``). ``ctx`` is a harness.evaluation.EvalContext."""
         raise NotImplementedError
 
 

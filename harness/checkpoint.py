@@ -1,0 +1,57 @@
+"""Save and load only what trained (method parameters + task head), not the frozen base model.
+
+LoRA's A and B are stored as themselves (never merged into W: W is frozen and not saved), so a checkpoint is
+small and is loaded onto a freshly built model adapted with the same method.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from harness.errors import ConfigError
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The parameters with ``requires_grad`` by name (tied ones once)."""
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_trainable(model: nn.Module, path: str | Path) -> None:
+    """Write the trainable parameters of an adapted model to a safetensors file."""
+    tensors = {n: p.detach().to("cpu").contiguous() for n, p in trainable_state(model).items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"format": "pt", "content": "adaptbench trainable parameters"})
+
+
+def _names(keys: list[str]) -> str:
+    shown = ", ".join(sorted(keys)[:5])
+    return shown + (f", ... ({len(keys)} in all)" if len(keys) > 5 else "")
+
+
+def load_trainable(model: nn.Module, path: str | Path) -> None:
+    """Load a ``save_trainable`` file onto a model built and adapted the same way; the sets of names and the
+    shapes must match exactly."""
+    tensors = load_file(str(path))
+    params = trainable_state(model)
+    missing = [k for k in params if k not in tensors]
+    unexpected = [k for k in tensors if k not in params]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {_names(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {_names(unexpected)}")
+        raise ConfigError(
+            f"checkpoint {path} does not fit this model's trainable parameters (same model and method?): "
+            + "; ".join(parts)
+        )
+    for name, p in params.items():
+        t = tensors[name]
+        if t.shape != p.shape:
+            raise ConfigError(f"checkpoint {path}: {name} has shape {tuple(t.shape)}, the model {tuple(p.shape)}")
+        with torch.no_grad():
+            p.copy_(t.to(device=p.device, dtype=p.dtype))

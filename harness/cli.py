@@ -1,0 +1,107 @@
+"""``adaptbench`` command line: run, quickstart, params, score."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from harness.errors import ConfigError
+
+USAGE = """usage: adaptbench <command> [args]
+
+commands:
+  run [hydra overrides] [-m]   train and evaluate one run, or a sweep with -m (Hydra multirun)
+                               e.g. adaptbench run method=lora model=roberta-base task=sst2 method.r=8
+  quickstart                   offline demo: 4 methods on minilm-l6 x vader, then a comparison table
+  params [overrides]           parameter counts of a method on a model, as JSON (no weights, meta device)
+  score <e2e|webnlg|dart> --refs FILE --hyps FILE
+                               official NLG metrics of a hypothesis file, as JSON
+"""
+
+
+def cmd_run(argv: Sequence[str]) -> int:
+    import hydra
+    from omegaconf import DictConfig
+
+    from harness.composition import check_group_choices, register_plugin_configs
+    from harness.config import CONF_DIR
+    from harness.runner import run
+
+    check_group_choices(argv)
+    register_plugin_configs()
+
+    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=None)
+    def hydra_job(cfg: DictConfig) -> None:
+        try:
+            run(cfg)
+        except ConfigError as err:
+            print(f"adaptbench: error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    sys.argv = ["adaptbench run", *argv]
+    hydra_job()
+    return 0
+
+
+def cmd_params(argv: Sequence[str]) -> int:
+    from harness.accounting import count_params
+    from harness.composition import compose_run_config
+    from harness.plugin_loading import load_task
+
+    cfg = compose_run_config(argv)
+    task = load_task(cfg.task)
+    report = count_params(cfg.model, cfg.method, task.kind, task.num_labels)
+    print(json.dumps({"model": cfg.model.name, "method": cfg.method.name, **report}, indent=2))
+    return 0
+
+
+def cmd_quickstart(argv: Sequence[str]) -> int:
+    from harness.quickstart import quickstart
+
+    quickstart(argv)
+    return 0
+
+
+def cmd_score(argv: Sequence[str]) -> int:
+    import argparse
+
+    from tasks.metrics.nlg import score_files
+
+    parser = argparse.ArgumentParser(prog="adaptbench score", description="Score generated text files.")
+    parser.add_argument("task", choices=["e2e", "webnlg", "dart"])
+    parser.add_argument("--refs", required=True, help="references (official file or 'MR || text' lines)")
+    parser.add_argument("--hyps", required=True, help="one hypothesis per line, one per unique MR/source")
+    args = parser.parse_args(list(argv))
+    print(json.dumps(score_files(args.task, args.refs, args.hyps), indent=2))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "run": cmd_run,
+    "quickstart": cmd_quickstart,
+    "params": cmd_params,
+    "score": cmd_score,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"adaptbench: error: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[command](rest)
+    except ConfigError as err:
+        print(f"adaptbench: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

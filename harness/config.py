@@ -1,0 +1,107 @@
+"""Validation of a composed run config, before any model is built.
+
+The method and task nodes are validated against their plugins' ``Config`` dataclasses; the trainer node
+against ``TrainerConfig``; then each plugin checks its values against the model (rank > 0, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from harness.errors import ConfigError, bad_choice, bad_value
+from harness.layout import Layout
+from harness.models import arch_config
+from harness.plugin_loading import load_method, load_task
+from harness.plugins import Method, Task, typed_config
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ("method", "model", "task", "trainer", "logger", "experiment")
+PRECISIONS = ("fp32", "fp16", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainerConfig:
+    lr: float = 5e-4
+    epochs: int = 3
+    max_steps: int = -1
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    grad_accum: int = 1
+    warmup_ratio: float = 0.06
+    warmup_steps: int = 0
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    lr_scheduler: str = "linear"
+    precision: str = "fp32"
+    max_seq_len: int = 128
+    eval_every: Any = "epoch"
+    max_train_samples: Any = None
+    max_eval_samples: Any = None
+    save_trainable: bool = True
+    extra_args: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunPlan:
+    """Everything validated: what the runner needs to build and train."""
+
+    method: Method
+    task: Task
+    trainer: TrainerConfig
+    layout: Layout
+
+
+def group_options(group: str) -> list[str]:
+    """The choices of a config group: its YAML files plus plugins registered without one."""
+    options = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
+    if group in ("method", "task"):
+        from harness.registry import METHODS, TASKS
+
+        options |= set((METHODS if group == "method" else TASKS).names())
+    return sorted(options)
+
+
+def validate_trainer(node: Any) -> TrainerConfig:
+    trainer: TrainerConfig = typed_config(TrainerConfig, node, "trainer")
+    if trainer.lr <= 0:
+        raise bad_value("trainer.lr", trainer.lr, "must be > 0")
+    for key in ("batch_size", "eval_batch_size", "grad_accum", "max_seq_len"):
+        if getattr(trainer, key) <= 0:
+            raise bad_value(f"trainer.{key}", getattr(trainer, key), "must be > 0")
+    if trainer.epochs <= 0 and trainer.max_steps <= 0:
+        raise bad_value("trainer.epochs", trainer.epochs, "must be > 0 unless trainer.max_steps > 0")
+    if not 0 <= trainer.warmup_ratio < 1:
+        raise bad_value("trainer.warmup_ratio", trainer.warmup_ratio, "must be in [0, 1)")
+    if trainer.precision not in PRECISIONS:
+        raise bad_choice("trainer.precision", trainer.precision, PRECISIONS)
+    every = trainer.eval_every
+    if every != "epoch" and not (isinstance(every, int) and every > 0):
+        raise bad_value("trainer.eval_every", every, "must be 'epoch' or a positive number of steps")
+    for key in ("max_train_samples", "max_eval_samples"):
+        value = getattr(trainer, key)
+        if value is not None and not (isinstance(value, int) and value > 0):
+            raise bad_value(f"trainer.{key}", value, "must be null or a positive integer")
+    return trainer
+
+
+def validate(cfg: DictConfig) -> RunPlan:
+    """Check the whole run config; raise ConfigError naming the bad key and value."""
+    if cfg.get("device", "auto") not in DEVICES:
+        raise bad_choice("device", cfg.device, DEVICES)
+    if not isinstance(cfg.get("seed"), int):
+        raise bad_value("seed", cfg.get("seed"), "must be an integer")
+    for group in ("method", "model", "task"):
+        if not isinstance(cfg.get(group), DictConfig) or "name" not in cfg[group]:
+            raise ConfigError(f"{group} is not set; choose one of: {', '.join(group_options(group))}")
+    trainer = validate_trainer(cfg.trainer)
+    method = load_method(cfg.method)
+    task = load_task(cfg.task)
+    layout = Layout.from_config(cfg.model.layout)
+    method.validate(arch_config(cfg.model, task.kind, task.num_labels), layout)
+    task.validate()
+    return RunPlan(method=method, task=task, trainer=trainer, layout=layout)

@@ -1,0 +1,23 @@
+"""``adaptbench quickstart``: the runs listed in ``conf/quickstart.yaml``, then a comparison table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from omegaconf import OmegaConf
+
+from harness.composition import compose_run_config
+from harness.config import CONF_DIR
+from harness.report import comparison_table, print_table
+from harness.runner import run
+
+
+def quickstart(extra_overrides: Sequence[str] = ()) -> list[dict]:
+    plan = OmegaConf.load(CONF_DIR / "quickstart.yaml")
+    records = []
+    for run_overrides in plan.runs:
+        overrides = [*plan.common, *run_overrides, *extra_overrides]
+        records.append(run(compose_run_config(overrides)))
+    first = records[0]
+    print_table(comparison_table(records, f"adaptbench quickstart: {first['model']} on {first['task']} (dev)"))
+    return records

@@ -1,0 +1,111 @@
+"""Run records: one JSON file per run, written atomically, keyed by a hash of what changes the result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+RECORD_VERSION = 1
+# Config keys that do not change a run's result (where it writes, how it logs, how fast it evaluates).
+NON_RESULT_KEYS = ("output_root", "resume", "logger", "device", "hydra")
+NON_RESULT_TRAINER_KEYS = ("eval_batch_size", "save_trainable")
+PACKAGES = ("adaptbench", "torch", "transformers", "datasets", "accelerate", "hydra-core", "peft", "wandb")
+
+
+def result_config(cfg: DictConfig | Mapping) -> dict:
+    """The resolved config minus the keys that do not change the result."""
+    plain = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    plain = {k: v for k, v in plain.items() if k not in NON_RESULT_KEYS}
+    if isinstance(plain.get("trainer"), dict):
+        plain["trainer"] = {k: v for k, v in plain["trainer"].items() if k not in NON_RESULT_TRAINER_KEYS}
+    return plain
+
+
+def config_hash(cfg: DictConfig | Mapping) -> str:
+    """A stable hash (sha256 of canonical JSON) of the result-changing config."""
+    canonical = json.dumps(result_config(cfg), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record_path(cfg: DictConfig, key: str) -> Path:
+    """``<output_root>/records/<task>/<model>/<method>-s<seed>-<hash12>.json``."""
+    name = f"{cfg.method.name}-s{cfg.seed}-{key[:12]}.json"
+    return Path(cfg.output_root) / "records" / str(cfg.task.name) / str(cfg.model.name) / name
+
+
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: readers never see half a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=False, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_record(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def iter_records(root: str | Path) -> Iterator[dict]:
+    """Every record under ``<root>/records`` (or under ``root`` itself if it has no ``records`` folder)."""
+    base = Path(root) / "records"
+    base = base if base.is_dir() else Path(root)
+    for path in sorted(base.rglob("*.json")):
+        yield read_record(path)
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout the harness runs from, with ``-dirty`` when it has local changes."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10,
+        )
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def provenance(device: str, seed: int) -> dict[str, Any]:
+    return {
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "git_commit": git_commit(),
+        "device": device,
+        "host": socket.gethostname(),
+        "seed": seed,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,219 @@
+"""The common runner: build model -> apply method -> train -> evaluate -> measure -> write the record.
+
+It talks to methods and tasks only through their plugin interfaces (harness.plugins) and never names one.
+Training is ``transformers.Trainer``, so DDP/FSDP/DeepSpeed under ``torchrun``/``accelerate`` come from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import DatasetDict
+from omegaconf import DictConfig, OmegaConf
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+
+from harness.accounting import parameter_report
+from harness.checkpoint import load_trainable, save_trainable
+from harness.config import RunPlan, TrainerConfig, validate
+from harness.errors import ConfigError
+from harness.evaluation import EvalContext
+from harness.loggers import open_logger
+from harness.models import arch_config, build_model, load_tokenizer
+from harness.plugins import adapt
+from harness.records import RECORD_VERSION, config_hash, provenance, read_record, record_path, write_json_atomic
+from harness.reserved import insert_reserved, usable_length
+
+log = logging.getLogger("adaptbench")
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but no CUDA device is available; use device=cpu or device=auto")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def prepare_data(plan: RunPlan, tokenizer: Any, vocab_size: int, seed: int) -> DatasetDict:
+    """Load, subsample, tokenise and (for prefix methods) insert the reserved positions."""
+    trainer = plan.trainer
+    raw = plan.task.load()
+    if trainer.max_train_samples and len(raw["train"]) > trainer.max_train_samples:
+        raw["train"] = raw["train"].shuffle(seed=seed).select(range(trainer.max_train_samples))
+    if trainer.max_eval_samples:
+        for split in raw:
+            if split != "train" and len(raw[split]) > trainer.max_eval_samples:
+                raw[split] = raw[split].select(range(trainer.max_eval_samples))
+    l_p, l_i = plan.method.reserved_positions()
+    data = plan.task.preprocess(raw, tokenizer, usable_length(trainer.max_seq_len, l_p, l_i))
+    if l_p or l_i:
+        # Encoders pool position 0 ([CLS]/<s>): prefixes go after it. Decoders have no such token.
+        prefix_at = int(plan.task.kind != "generation" and tokenizer.cls_token_id is not None)
+        data = data.map(lambda ex: insert_reserved(ex, l_p, l_i, vocab_size, prefix_at))
+    return data
+
+
+class EvalTracker(TrainerCallback):
+    """Evaluates every epoch (or every N steps, and always at the last step), keeps the history and the best
+    evaluation (the paper reports each seed at its best epoch), and saves the trainable tensors at the best."""
+
+    def __init__(self, evaluate: Any, plan: RunPlan, save_to: Path | None, logger: Any) -> None:
+        self.evaluate = evaluate
+        self.every = plan.trainer.eval_every
+        self.metric = plan.task.metric_for_best
+        self.greater = plan.task.greater_is_better
+        self.save_to = save_to
+        self.logger = logger
+        self.history: list[dict] = []
+        self.best: dict | None = None
+
+    def _run(self, state: Any, model: Any) -> None:
+        if self.history and self.history[-1]["step"] == state.global_step:
+            return
+        start = time.perf_counter()
+        metrics = self.evaluate(model)
+        entry = {"epoch": round(float(state.epoch or 0), 4), "step": state.global_step, "metrics": metrics,
+                 "eval_seconds": round(time.perf_counter() - start, 3)}
+        self.history.append(entry)
+        self.logger.log({f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, state.global_step)
+        if self.metric not in metrics:
+            raise KeyError(f"task metric_for_best={self.metric!r} missing from its metrics {sorted(metrics)}")
+        value = metrics[self.metric]
+        if self.best is None or (value > self.best["metrics"][self.metric]) == self.greater and value != self.best["metrics"][self.metric]:
+            self.best = entry
+            if self.save_to is not None:
+                save_trainable(model, self.save_to)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+        if isinstance(self.every, int) and state.global_step % self.every == 0:
+            self._run(state, model)
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+        if self.every == "epoch":
+            self._run(state, model)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+        self._run(state, model)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+        if logs:
+            self.logger.log({f"train/{k}": v for k, v in logs.items() if isinstance(v, (int, float))}, state.global_step)
+
+
+def training_arguments(trainer: TrainerConfig, out_dir: Path, seed: int, device: torch.device) -> TrainingArguments:
+    steps = {"max_steps": trainer.max_steps} if trainer.max_steps > 0 else {"num_train_epochs": trainer.epochs}
+    warmup = {"warmup_steps": trainer.warmup_steps} if trainer.warmup_steps > 0 else {"warmup_steps": trainer.warmup_ratio}
+    return TrainingArguments(
+        output_dir=str(out_dir),
+        learning_rate=trainer.lr,
+        per_device_train_batch_size=trainer.batch_size,
+        per_device_eval_batch_size=trainer.eval_batch_size,
+        gradient_accumulation_steps=trainer.grad_accum,
+        weight_decay=trainer.weight_decay,
+        max_grad_norm=trainer.max_grad_norm,
+        lr_scheduler_type=trainer.lr_scheduler,
+        optim="adamw_torch",
+        fp16=trainer.precision == "fp16",
+        bf16=trainer.precision == "bf16",
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="steps",
+        logging_steps=max(1, min(50, trainer.max_steps if trainer.max_steps > 0 else 50)),
+        report_to="none",
+        seed=seed,
+        data_seed=seed,
+        use_cpu=device.type == "cpu",
+        disable_tqdm=False,
+        **steps,
+        **warmup,
+        **dict(trainer.extra_args),
+    )
+
+
+def peak_memory(device: torch.device) -> dict[str, Any]:
+    if device.type == "cuda":
+        return {"peak_memory_bytes": torch.cuda.max_memory_allocated(device), "peak_memory_kind": "cuda_allocated"}
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_memory_bytes": rss_kib * 1024, "peak_memory_kind": "process_max_rss"}
+
+
+def run(cfg: DictConfig) -> dict:
+    """Run one job and return its record (the existing one when ``resume`` finds it already done)."""
+    plan = validate(cfg)
+    key = config_hash(cfg)
+    path = record_path(cfg, key)
+    if cfg.get("resume", True) and path.exists():
+        record = read_record(path)
+        log.info("already done, skipping (resume=true): %s", path)
+        return record
+    device = pick_device(cfg.device)
+    if device.type == "cpu" and plan.trainer.precision == "fp16":
+        raise ConfigError("trainer.precision='fp16' needs a GPU; on the CPU choose one of: bf16, fp32")
+    set_seed(cfg.seed)
+    started = time.perf_counter()
+    tokenizer = load_tokenizer(cfg.model)
+    arch = arch_config(cfg.model, plan.task.kind, plan.task.num_labels)
+    data = prepare_data(plan, tokenizer, arch.vocab_size, cfg.seed)
+    model = build_model(cfg.model, plan.task.kind, plan.task.num_labels)
+    adapt(model, plan.method, plan.layout)
+    if cfg.get("init_from"):
+        load_trainable(model, Path(cfg.init_from))
+    counts = parameter_report(model, plan.method, arch, plan.layout)
+    model.to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    artifacts = path.with_suffix("")
+    run_name = artifacts.name
+    logger = open_logger(cfg, run_name)
+    ctx = EvalContext(plan.trainer.eval_batch_size, device, plan.task.collator(tokenizer), str(artifacts))
+    eval_splits = DatasetDict({name: split for name, split in data.items() if name != "train"})
+    tracker = EvalTracker(
+        lambda m: plan.task.evaluate(m, tokenizer, eval_splits, ctx),
+        plan,
+        artifacts / "trainable.safetensors" if plan.trainer.save_trainable else None,
+        logger,
+    )
+    args = training_arguments(plan.trainer, artifacts, cfg.seed, device)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=data["train"], data_collator=ctx.collator, callbacks=[tracker]
+    )
+    train_start = time.perf_counter()
+    output = trainer.train()
+    train_seconds = time.perf_counter() - train_start
+
+    record = {
+        "record_version": RECORD_VERSION,
+        "status": "complete",
+        "config_hash": key,
+        "run_name": run_name,
+        "method": str(cfg.method.name),
+        "model": str(cfg.model.name),
+        "task": str(cfg.task.name),
+        "seed": int(cfg.seed),
+        "metric_for_best": plan.task.metric_for_best,
+        "best": tracker.best,
+        "history": tracker.history,
+        "params": counts,
+        "train": {
+            "steps": output.global_step,
+            "train_loss": output.training_loss,
+            "train_seconds": round(train_seconds, 3),
+            "train_samples_per_second": output.metrics.get("train_samples_per_second"),
+            "train_examples": len(data["train"]),
+        },
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        **peak_memory(device),
+        "provenance": provenance(str(device) if device.type == "cpu" else torch.cuda.get_device_name(device), cfg.seed),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    if trainer.is_world_process_zero():
+        write_json_atomic(path, record)
+        log.info("record: %s", path)
+    logger.finish({"best/" + k: v for k, v in (tracker.best or {}).get("metrics", {}).items()})
+    return record

@@ -1,0 +1,77 @@
+"""Pieces shared by the methods: architecture numbers, validation one-liners, weight orientation."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from transformers import AutoModelForSequenceClassification, PretrainedConfig
+from transformers.pytorch_utils import Conv1D
+
+from harness.errors import bad_choice, bad_value
+from harness.layout import TARGET_NAMES, Layout
+
+
+def n_layers(arch: PretrainedConfig) -> int:
+    """L: number of Transformer blocks (``num_hidden_layers`` is mapped for every HF config, e.g. GPT-2's n_layer)."""
+    return int(arch.num_hidden_layers)
+
+
+def hidden_size(arch: PretrainedConfig) -> int:
+    """d: the model width."""
+    return int(arch.hidden_size)
+
+
+def check_positive(key: str, value: int) -> None:
+    if value <= 0:
+        raise bad_value(key, value, "must be a positive integer (>= 1)")
+
+
+def check_non_negative(key: str, value: int) -> None:
+    if value < 0:
+        raise bad_value(key, value, "must be >= 0")
+
+
+def check_targets(targets: Iterable[str], layout: Layout | None = None) -> None:
+    """Every target must be one of q, k, v, o, ffn_in, ffn_out (and mapped by this model's layout)."""
+    targets = list(targets)
+    if not targets:
+        raise bad_value("method.targets", targets, f"name at least one of: {', '.join(TARGET_NAMES)}")
+    valid = TARGET_NAMES if layout is None else [t for t in TARGET_NAMES if t in layout.targets]
+    for t in targets:
+        if t not in valid:
+            raise bad_choice("method.targets", t, valid)
+    if len(set(targets)) != len(targets):
+        raise bad_value("method.targets", targets, "each target at most once")
+
+
+def is_transposed(module: nn.Module) -> bool:
+    """True for GPT-2's Conv1D, whose weight is stored in x out (nn.Linear stores out x in)."""
+    return isinstance(module, Conv1D)
+
+
+def features(module: nn.Module) -> tuple[int, int]:
+    """(in_features, out_features) of an nn.Linear or Conv1D, from its weight."""
+    if not isinstance(module, (nn.Linear, Conv1D)):
+        raise TypeError(f"expected nn.Linear or Conv1D, got {type(module).__name__}")
+    rows, cols = module.weight.shape
+    return (rows, cols) if is_transposed(module) else (cols, rows)
+
+
+_META_CACHE: dict[str, nn.Module] = {}
+
+
+def meta_model(arch: PretrainedConfig) -> nn.Module:
+    """The architecture built on the ``meta`` device (no memory, about a second even for 1.5B parameters).
+
+    Formulas that cannot be written from config numbers alone without model-specific knowledge (all
+    parameters, biases, one block, an FFN shape) count on this. The sequence-classification model is used:
+    its ``base_model`` is the backbone the harness adapts (for GPT-2 it equals the causal LM's).
+    """
+    key = arch.to_json_string(use_diff=False)
+    if key not in _META_CACHE:
+        with torch.device("meta"):
+            _META_CACHE[key] = AutoModelForSequenceClassification.from_config(copy.deepcopy(arch))
+    return _META_CACHE[key]

@@ -1,0 +1,159 @@
+"""LoRA (Hu et al. 2021): h = W x + (alpha/r)·B A x on chosen weight matrices, W frozen.
+
+A fused matrix (GPT-2's ``c_attn`` computing q|k|v) gets one A/B pair per enabled output slice; B writes into
+that slice's columns only. ``merge`` folds B A into W and the wrapper then just calls the original module.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PretrainedConfig
+
+from harness.errors import bad_choice, bad_value
+from harness.layout import Layout, Target
+from harness.plugins import Method
+from harness.registry import register_method
+from methods._common import (
+    check_positive,
+    check_targets,
+    features,
+    hidden_size,
+    is_transposed,
+    meta_model,
+    n_layers,
+)
+from methods._wrap import wrap_targets
+
+INITS = ("kaiming", "gaussian")
+SQUARE = ("q", "k", "v", "o")
+
+
+@dataclass
+class LoRAConfig:
+    r: int = 8
+    alpha: float = 8.0
+    targets: list[str] = field(default_factory=lambda: ["q", "v"])
+    dropout: float = 0.0
+    init: str = "kaiming"
+
+
+class LoRABranch(nn.Module):
+    """The low-rank update of one matrix (or one output slice): x -> scale · B A dropout(x)."""
+
+    def __init__(self, d_in: int, d_out: int, r: int, alpha: float, dropout: float, init: str, like: torch.Tensor):
+        super().__init__()
+        self.lora_A = nn.Parameter(torch.empty(r, d_in, device=like.device, dtype=like.dtype))
+        self.lora_B = nn.Parameter(torch.zeros(d_out, r, device=like.device, dtype=like.dtype))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.scale = alpha / r
+        if init == "kaiming":  # loralib / PEFT default: nn.Linear's own init of a r x d_in weight
+            nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        else:
+            nn.init.normal_(self.lora_A, std=1.0 / r)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B) * self.scale
+
+    def delta_weight(self) -> torch.Tensor:
+        """scale · B A, shaped out x in."""
+        return (self.lora_B @ self.lora_A) * self.scale
+
+
+class LoRAModule(nn.Module):
+    """Wraps an nn.Linear or Conv1D: output = base(x) + the branches' updates in their output spans."""
+
+    def __init__(self, base: nn.Module, targets: dict[str, Target], cfg: LoRAConfig):
+        super().__init__()
+        self.base = base
+        d_in, self.d_out = features(base)
+        self.spans: dict[str, tuple[int, int]] = {}
+        self.lora = nn.ModuleDict()
+        for name, t in targets.items():
+            width = self.d_out // t.n_slices
+            lo = (t.slice or 0) * width
+            self.spans[name] = (lo, lo + width)
+            self.lora[name] = LoRABranch(d_in, width, cfg.r, cfg.alpha, cfg.dropout, cfg.init, base.weight)
+        self.merged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.base(x)
+        if self.merged:  # W already holds W + scale·BA: no extra work
+            return y
+        for name, branch in self.lora.items():
+            lo, hi = self.spans[name]
+            delta = branch(x)
+            y = y + (delta if hi - lo == self.d_out else F.pad(delta, (lo, self.d_out - hi)))
+        return y
+
+    @torch.no_grad()
+    def _fold(self, sign: float) -> None:
+        w = self.base.weight
+        for name, branch in self.lora.items():
+            lo, hi = self.spans[name]
+            dw = branch.delta_weight().to(w.dtype) * sign
+            if is_transposed(self.base):
+                w[:, lo:hi] += dw.T
+            else:
+                w[lo:hi, :] += dw
+
+    def merge(self) -> None:
+        if not self.merged:
+            self._fold(1.0)
+            self.merged = True
+
+    def unmerge(self) -> None:
+        if self.merged:
+            self._fold(-1.0)
+            self.merged = False
+
+
+def target_dims(arch: PretrainedConfig, layout: Layout, name: str) -> tuple[int, int]:
+    """(d_in, d_out) of one target matrix; q/k/v/o are d x d, the FFN ones are read off a meta build."""
+    if name in SQUARE:
+        return hidden_size(arch), hidden_size(arch)
+    t = layout.target(name)
+    d_in, d_out = features(layout.block_list(meta_model(arch))[0].get_submodule(t.path))
+    return d_in, d_out // t.n_slices
+
+
+@register_method("lora")
+class LoRA(Method):
+    Config = LoRAConfig
+
+    def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
+        c = self.cfg
+        check_positive("method.r", c.r)
+        if c.alpha <= 0:
+            raise bad_value("method.alpha", c.alpha, "must be > 0")
+        if not 0 <= c.dropout < 1:
+            raise bad_value("method.dropout", c.dropout, "must be in [0, 1)")
+        if c.init not in INITS:
+            raise bad_choice("method.init", c.init, INITS)
+        check_targets(c.targets, layout)
+
+    def apply(self, model: nn.Module, layout: Layout) -> None:
+        self.validate(model.config, layout)
+        wrappers = wrap_targets(model, layout, self.cfg.targets, lambda m, ts: LoRAModule(m, ts, self.cfg))
+        for w in wrappers:
+            for p in w.lora.parameters():
+                p.requires_grad_(True)
+
+    def formula_params(self, arch: PretrainedConfig, layout: Layout) -> int:
+        """r·(d_in + d_out) per adapted matrix and block: 2·L̂_LoRA·d·r when all targets are d x d."""
+        per_block = sum(sum(target_dims(arch, layout, t)) for t in self.cfg.targets)
+        return n_layers(arch) * self.cfg.r * per_block
+
+    def merge(self, model: nn.Module) -> None:
+        for m in model.modules():
+            if isinstance(m, LoRAModule):
+                m.merge()
+
+    def unmerge(self, model: nn.Module) -> None:
+        for m in model.modules():
+            if isinstance(m, LoRAModule):
+                m.unmerge()

@@ -1,0 +1,193 @@
+"""METEOR 1.5, ROUGE-L and CIDEr through the COCO caption evaluation code (``pycocoevalcap``).
+
+This is what the E2E challenge's ``measure_scores.py`` runs for these three metrics (its ``COCOEvalCap``
+with the BLEU and SPICE scorers removed): both the references and the outputs first go through COCO's
+``PTBTokenizer`` -- Stanford CoreNLP 3.4.1's PTB tokenizer, lowercasing, with punctuation tokens then
+dropped -- and the tokenized text is scored by ``Meteor`` (the METEOR 1.5 jar: ``-l en -norm``,
+corpus-level aggregated statistics), ``Rouge`` (ROUGE-L, F with beta 1.2, averaged over segments) and
+``Cider`` (CIDEr-D with document frequencies from the evaluated references).
+
+Both the tokenizer and METEOR run java. ``pycocoevalcap``'s ``PTBTokenizer`` writes its temporary file
+into the installed package directory, which need not be writable, so :func:`ptb_tokenize` repeats its
+exact command with the file in a temporary directory. METEOR keeps a java process alive for as long as its
+``Meteor`` object lives; :class:`MeteorScorer` closes it deterministically.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from pycocoevalcap.cider.cider import Cider
+from pycocoevalcap.meteor.meteor import Meteor
+from pycocoevalcap.rouge.rouge import Rouge
+from pycocoevalcap.tokenizer import ptbtokenizer
+
+_CORENLP_JAR = Path(ptbtokenizer.__file__).resolve().parent / ptbtokenizer.STANFORD_CORENLP_3_4_1_JAR
+_PUNCTUATIONS = frozenset(ptbtokenizer.PUNCTUATIONS)
+
+
+def require_java() -> str:
+    """The java executable, or a RuntimeError saying that METEOR and the COCO tokenizer need it."""
+    java = shutil.which("java")
+    if java is None:
+        raise RuntimeError(
+            "the E2E/WebNLG metrics METEOR and the COCO PTB tokenizer need java on PATH (Java 8+)"
+        )
+    return java
+
+
+def ptb_tokenize(sentences: Sequence[str]) -> list[str]:
+    """COCO's PTBTokenizer: lowercase PTB tokens, punctuation tokens removed, one output per input line."""
+    if not sentences:
+        return []
+    java = require_java()
+    text = "\n".join(s.replace("\r", " ").replace("\n", " ") for s in sentences)
+    with tempfile.TemporaryDirectory(prefix="adaptbench-ptb-") as tmp:
+        path = Path(tmp) / "sentences.txt"
+        path.write_text(text, encoding="utf-8")
+        tokenizer = "edu.stanford.nlp.process.PTBTokenizer"
+        cmd = [java, "-cp", str(_CORENLP_JAR), tokenizer, "-preserveLines", "-lowerCase", str(path)]
+        proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"PTBTokenizer failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace')[-2000:]}"
+        )
+    lines = proc.stdout.decode("utf-8").split("\n")
+    if len(lines) < len(sentences):
+        raise RuntimeError(f"PTBTokenizer returned {len(lines)} lines for {len(sentences)} sentences")
+    return [
+        " ".join(w for w in line.rstrip().split(" ") if w and w not in _PUNCTUATIONS)
+        for line in lines[: len(sentences)]
+    ]
+
+
+def ptb_tokenize_corpus(
+    refs: Sequence[Sequence[str]], hyps: Sequence[str]
+) -> tuple[list[list[str]], list[str]]:
+    """Tokenize references and hypotheses in one java call (the tokenizer works line by line, so this
+    equals COCOEvalCap's two separate calls)."""
+    flat = [r for group in refs for r in group]
+    tokenized = ptb_tokenize([*flat, *hyps])
+    out_refs: list[list[str]] = []
+    pos = 0
+    for group in refs:
+        out_refs.append(tokenized[pos : pos + len(group)])
+        pos += len(group)
+    return out_refs, tokenized[pos:]
+
+
+def _coco_dicts(
+    refs: Sequence[Sequence[str]], hyps: Sequence[str]
+) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} reference sets")
+    gts = {i: list(group) for i, group in enumerate(refs)}
+    res = {i: [hyp] for i, hyp in enumerate(hyps)}
+    return gts, res
+
+
+def rouge_l(refs: Sequence[Sequence[str]], hyps: Sequence[str]) -> float:
+    """COCO ROUGE-L (on already tokenized text)."""
+    score, _ = Rouge().compute_score(*_coco_dicts(refs, hyps))
+    return float(score)
+
+
+def cider(refs: Sequence[Sequence[str]], hyps: Sequence[str]) -> float:
+    """COCO CIDEr(-D) (on already tokenized text); document frequencies come from ``refs``."""
+    score, _ = Cider().compute_score(*_coco_dicts(refs, hyps))
+    return float(score)
+
+
+class MeteorScorer:
+    """METEOR 1.5 through ``pycocoevalcap``'s ``Meteor`` (``java -jar meteor-1.5.jar - - -stdio -l en -norm``).
+
+    Starting the jar and loading its paraphrase table takes several seconds, so one scorer can score many
+    corpora. Use it as a context manager or call :meth:`close`; the java process does not outlive it.
+    """
+
+    def __init__(self) -> None:
+        require_java()
+        self._meteor: Meteor | None = Meteor()
+
+    def score(self, refs: Sequence[Sequence[str]], hyps: Sequence[str]) -> float:
+        """Corpus METEOR of ``hyps`` against their reference sets (text is sent as is, one line per segment)."""
+        if self._meteor is None:
+            raise RuntimeError("MeteorScorer is closed")
+        clean_refs = [[_one_line(r) for r in group] for group in refs]
+        gts, res = _coco_dicts(clean_refs, [_one_line(h) for h in hyps])
+        if not gts:
+            raise ValueError("empty corpus")
+        try:
+            score, _ = self._meteor.compute_score(gts, res)
+        except (ValueError, OSError) as err:  # the jar died: it answers b'' and float() fails
+            stderr = self._kill()
+            raise RuntimeError(f"METEOR (java) failed: {err}; stderr: {stderr[-2000:]}") from err
+        return float(score)
+
+    def _kill(self) -> str:
+        meteor, self._meteor = self._meteor, None
+        if meteor is None:
+            return ""
+        proc = meteor.meteor_p
+        proc.kill()
+        proc.wait()
+        stderr = b""
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is None:
+                continue
+            if stream is proc.stderr:
+                try:
+                    stderr = stream.read()
+                except (OSError, ValueError):
+                    pass
+            try:
+                stream.close()
+            except OSError:  # stdin of a killed process: broken pipe on flush
+                pass
+        # Meteor.__del__ takes this lock; a failed compute_score leaves it held, which would hang at exit.
+        meteor.lock = threading.Lock()
+        return stderr.decode(errors="replace")
+
+    def close(self) -> None:
+        """Stop the java process (idempotent)."""
+        self._kill()
+
+    def __enter__(self) -> MeteorScorer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def coco_scores(
+    refs: Sequence[Sequence[str]], hyps: Sequence[str], meteor: MeteorScorer | None = None
+) -> dict[str, float]:
+    """METEOR, ROUGE_L and CIDEr exactly as the E2E script gets them: PTB-tokenize, then score."""
+    tok_refs, tok_hyps = ptb_tokenize_corpus(refs, hyps)
+    own = meteor is None
+    scorer = MeteorScorer() if meteor is None else meteor
+    try:
+        meteor_score = scorer.score(tok_refs, tok_hyps)
+    finally:
+        if own:
+            scorer.close()
+    return {
+        "METEOR": meteor_score,
+        "ROUGE_L": rouge_l(tok_refs, tok_hyps),
+        "CIDEr": cider(tok_refs, tok_hyps),
+    }

@@ -1,0 +1,55 @@
+"""Shared helpers of the method tests (tiny configs, CPU)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+from torch import nn
+
+from harness.layout import Layout
+from harness.models import build_model
+from harness.plugin_loading import load_method
+from harness.plugins import Method, adapt
+
+CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
+TINY = ["tiny-roberta", "tiny-gpt2", "tiny-deberta-v2", "tiny-bert"]
+KIND = {"tiny-gpt2": "generation"}
+
+
+def compose_cfg(model: str, method: str = "lora", overrides: tuple[str, ...] = ()) -> DictConfig:
+    with initialize_config_dir(config_dir=CONF, version_base=None):
+        return compose(config_name="config", overrides=[f"model={model}", f"method={method}", *overrides])
+
+
+def build(model: str, method: str | None = None, overrides: tuple[str, ...] = (), seed: int = 0,
+          kind: str | None = None) -> tuple[nn.Module, Method | None, Layout, DictConfig]:
+    """A tiny model with random weights (seeded), adapted with ``method`` when given, in eval mode."""
+    cfg = compose_cfg(model, method or "lora", overrides)
+    layout = Layout.from_config(cfg.model.layout)
+    torch.manual_seed(seed)
+    m = build_model(cfg.model, kind or KIND.get(model, "classification"), 2)
+    m.eval()
+    meth = None
+    if method is not None:
+        meth = load_method(cfg.method)
+        meth.validate(m.config, layout)
+        adapt(m, meth, layout)
+    return m, meth, layout, cfg
+
+
+def batch(model: nn.Module, n: int = 2, length: int = 7, seed: int = 1) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, 1000, (n, length), generator=g)
+    mask = torch.ones(n, length, dtype=torch.long)
+    mask[1, -2:] = 0
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def logits(model: nn.Module, inputs: dict) -> torch.Tensor:
+    with torch.no_grad():
+        return model(**inputs).logits
