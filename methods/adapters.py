@@ -34,6 +34,9 @@ class Adapter(nn.Module):
         self.down = nn.Linear(d, r, **kw)
         self.act = nn.ReLU()
         self.up = nn.Linear(r, d, **kw)
+        # Houlsby et al.'s near-identity init: small down projection, zero biases, zero up projection.
+        nn.init.normal_(self.down.weight, std=1e-2)
+        nn.init.zeros_(self.down.bias)
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 

@@ -78,8 +78,12 @@ def test_trainable_set_and_one_step(model_name: str, method_name: str) -> None:
     before = {n: p.detach().clone() for n, p in names.items()}
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    model(**step_inputs(model, method, model_name)).loss.backward()
-    opt.step()
+    inputs = step_inputs(model, method, model_name)
+    # Two steps: at the first, zero-initialised up/B make the gradient of down/A (and zero biases) exactly 0.
+    for _ in range(2):
+        opt.zero_grad()
+        model(**inputs).loss.backward()
+        opt.step()
     for n, p in names.items():
         if n in trainable:
             assert not torch.equal(p, before[n]), f"{n} did not change"

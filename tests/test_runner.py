@@ -1,0 +1,90 @@
+"""The common runner end to end on tiny models: records, resume, multirun, best-epoch selection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import run_cli
+from harness.composition import compose_run_config
+from harness.records import config_hash, write_json_atomic
+from harness.runner import EvalTracker, run
+
+TINY = ["model=tiny-bert", "task=vader", "trainer=tiny"]
+RECORD_FIELDS = {"config", "config_hash", "best", "history", "params", "train", "wall_seconds",
+                 "peak_memory_bytes", "provenance"}
+
+
+def records_under(root: Path) -> list[Path]:
+    return sorted((root / "records").rglob("*.json"))
+
+
+def test_run_writes_one_complete_record_and_resumes(tmp_path):
+    cfg = compose_run_config([*TINY, "method=lora", f"output_root={tmp_path}", "trainer.save_trainable=true"])
+    record = run(cfg)
+    [path] = records_under(tmp_path)
+    on_disk = json.loads(path.read_text())
+    assert RECORD_FIELDS <= set(on_disk)
+    assert on_disk["config_hash"] == config_hash(cfg) == record["config_hash"]
+    assert on_disk["params"]["method_params"] == on_disk["params"]["formula_params"] > 0
+    assert on_disk["params"]["trainable_params"] == on_disk["params"]["method_params"] + on_disk["params"]["head_params"]
+    assert on_disk["train"]["steps"] == 4
+    assert on_disk["best"]["step"] == 4 and "accuracy" in on_disk["best"]["metrics"]
+    assert on_disk["provenance"]["packages"]["torch"]
+    assert on_disk["provenance"]["seed"] == 1
+    assert (path.with_suffix("") / "trainable.safetensors").is_file()
+    assert not list(path.parent.glob(".*.tmp"))
+    # A second identical run is skipped: same record, file untouched.
+    mtime = path.stat().st_mtime_ns
+    again = run(compose_run_config([*TINY, "method=lora", f"output_root={tmp_path}", "trainer.save_trainable=true"]))
+    assert again["config_hash"] == record["config_hash"]
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_config_hash_ignores_where_and_tracks_what():
+    base = compose_run_config([*TINY, "method=lora"])
+    assert config_hash(base) == config_hash(compose_run_config([*TINY, "method=lora", "output_root=/elsewhere"]))
+    assert config_hash(base) != config_hash(compose_run_config([*TINY, "method=lora", "method.r=2"]))
+    assert config_hash(base) != config_hash(compose_run_config([*TINY, "method=lora", "seed=2"]))
+
+
+def test_multirun_writes_one_record_per_job(tmp_path):
+    result = run_cli("run", "-m", "method=full,lora", "seed=1,2", *TINY, f"output_root={tmp_path}",
+                     "trainer.max_steps=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in records_under(tmp_path)]
+    assert sorted((r["method"], r["seed"]) for r in records) == [("full", 1), ("full", 2), ("lora", 1), ("lora", 2)]
+    assert len({r["config_hash"] for r in records}) == 4
+
+
+
+
+@pytest.mark.parametrize(("greater", "expected_step"), [(True, 2), (False, 3)])
+def test_eval_tracker_keeps_the_best_evaluation(greater: bool, expected_step: int):
+    scores = iter([0.5, 0.8, 0.1])
+    plan = SimpleNamespace(trainer=SimpleNamespace(eval_every=1), task=SimpleNamespace(metric_for_best="m", greater_is_better=greater))
+    logged = []
+    tracker = EvalTracker(lambda model: {"m": next(scores)}, plan, None, SimpleNamespace(log=lambda m, s: logged.append(s)))
+    for step in (1, 2, 3):
+        tracker.on_step_end(None, SimpleNamespace(global_step=step, epoch=step / 3), None, model=None)
+    tracker.on_train_end(None, SimpleNamespace(global_step=3, epoch=1.0), None, model=None)
+    assert [h["step"] for h in tracker.history] == [1, 2, 3]
+    assert tracker.best["step"] == expected_step
+    assert logged == [1, 2, 3]
+
+
+def test_atomic_write_leaves_old_record_on_failure(tmp_path):
+    path = tmp_path / "r.json"
+    write_json_atomic(path, {"a": 1})
+
+    class Unserialisable:
+        def __str__(self) -> str:
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_json_atomic(path, {"a": Unserialisable()})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
