@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from _methods_util import compose_cfg
+
 from harness.accounting import count_params
 
 METHODS = ["full", "fttop2", "bitfit", "prefix_embed", "prefix_layer", "adapter_h", "adapter_l", "adapter_p",

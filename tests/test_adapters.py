@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _methods_util import TINY, batch, build, logits
+
 from methods.adapters import AdaptedModule
 
 VARIANTS = {"adapter_h": ("o", "ffn_out"), "adapter_l": ("ffn_out",), "adapter_p": ("ffn_out",)}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _methods_util import batch, build, logits
 from safetensors.torch import load_file
 
-from _methods_util import batch, build, logits
 from harness.checkpoint import load_trainable, save_trainable
 from harness.errors import ConfigError
 from harness.reserved import insert_reserved

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 import torch
-
 from _methods_util import TINY, batch, build, logits
+
 from methods.lora import LoRABranch, LoRAModule
 
 ALL = "method.targets=[q,k,v,o,ffn_in,ffn_out]"

@@ -6,8 +6,8 @@ import re
 
 import pytest
 import torch
-
 from _methods_util import TINY, batch, build, compose_cfg
+
 from harness.errors import ConfigError
 from harness.layout import Layout
 from harness.models import arch_config

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from _methods_util import build
+
 from harness.errors import ConfigError
 from harness.reserved import insert_reserved, usable_length
 
