@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from harness.errors import ConfigError
+from harness.plugins import head_parameter_names
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -32,11 +33,16 @@ def _names(keys: list[str]) -> str:
     return shown + (f", ... ({len(keys)} in all)" if len(keys) > 5 else "")
 
 
-def load_trainable(model: nn.Module, path: str | Path) -> None:
+def load_trainable(model: nn.Module, path: str | Path, include_head: bool = True) -> None:
     """Load a ``save_trainable`` file onto a model built and adapted the same way; the sets of names and the
-    shapes must match exactly."""
+    shapes must match exactly. ``include_head=False`` loads only the method's tensors: the paper starts
+    MRPC/RTE/STS-B from an MNLI-adapted model, whose 3-class head does not fit the new task."""
     tensors = load_file(str(path))
     params = trainable_state(model)
+    if not include_head:
+        heads = head_parameter_names(model)
+        params = {k: v for k, v in params.items() if k not in heads}
+        tensors = {k: v for k, v in tensors.items() if k not in heads}
     missing = [k for k in params if k not in tensors]
     unexpected = [k for k in tensors if k not in params]
     if missing or unexpected:
@@ -55,3 +61,17 @@ def load_trainable(model: nn.Module, path: str | Path) -> None:
             raise ConfigError(f"checkpoint {path}: {name} has shape {tuple(t.shape)}, the model {tuple(p.shape)}")
         with torch.no_grad():
             p.copy_(t.to(device=p.device, dtype=p.dtype))
+
+
+def init_checkpoint(location: str) -> Path:
+    """The trainable tensors a run starts from (``task.init_from``): a ``trainable.safetensors`` file, or a run
+    record beside whose folder one was saved."""
+    path = Path(location)
+    if path.suffix == ".json":
+        path = path.with_suffix("") / "trainable.safetensors"
+    if not path.is_file():
+        raise ConfigError(
+            f"task.init_from={location!r}: no trainable.safetensors there (give a record of a run made with "
+            "trainer.save_trainable=true, or the file itself)"
+        )
+    return path

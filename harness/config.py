@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from harness.checkpoint import init_checkpoint
 from harness.errors import ConfigError, bad_choice, bad_value
 from harness.layout import Layout
 from harness.models import arch_config
@@ -54,6 +55,8 @@ class RunPlan:
     task: Task
     trainer: TrainerConfig
     layout: Layout
+    # trained method tensors to start from (``task.init_from``: the paper's MNLI-adapted start for MRPC/RTE/STS-B)
+    init_from: Path | None = None
 
 
 def group_options(group: str) -> list[str]:
@@ -104,4 +107,8 @@ def validate(cfg: DictConfig) -> RunPlan:
     layout = Layout.from_config(cfg.model.layout)
     method.validate(arch_config(cfg.model, task.kind, task.num_labels), layout)
     task.validate()
-    return RunPlan(method=method, task=task, trainer=trainer, layout=layout)
+    init_from = cfg.task.get("init_from")
+    return RunPlan(
+        method=method, task=task, trainer=trainer, layout=layout,
+        init_from=init_checkpoint(init_from) if init_from else None,
+    )

@@ -25,7 +25,14 @@ from harness.evaluation import EvalContext
 from harness.loggers import open_logger
 from harness.models import arch_config, build_model, load_tokenizer
 from harness.plugins import adapt
-from harness.records import RECORD_VERSION, config_hash, provenance, read_record, record_path, write_json_atomic
+from harness.records import (
+    RECORD_VERSION,
+    config_hash,
+    provenance,
+    read_record,
+    record_path,
+    write_json_atomic,
+)
 from harness.reserved import insert_reserved, usable_length
 
 log = logging.getLogger("adaptbench")
@@ -161,8 +168,8 @@ def run(cfg: DictConfig) -> dict:
     data = prepare_data(plan, tokenizer, arch.vocab_size, cfg.seed)
     model = build_model(cfg.model, plan.task.kind, plan.task.num_labels)
     adapt(model, plan.method, plan.layout)
-    if cfg.get("init_from"):
-        load_trainable(model, Path(cfg.init_from))
+    if plan.init_from is not None:
+        load_trainable(model, plan.init_from, include_head=False)
     counts = parameter_report(model, plan.method, arch, plan.layout)
     model.to(device)
     if device.type == "cuda":

@@ -88,3 +88,27 @@ def test_atomic_write_leaves_old_record_on_failure(tmp_path):
         write_json_atomic(path, {"a": Unserialisable()})
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_init_from_loads_the_method_tensors_not_the_head(tmp_path):
+    """The paper's MRPC/RTE/STS-B protocol: start from another task's adapted model; the head is new."""
+    import torch
+    from safetensors.torch import load_file
+
+    from harness.checkpoint import init_checkpoint, load_trainable
+    from harness.layout import Layout
+    from harness.models import build_model
+    from harness.plugin_loading import load_method
+    from harness.plugins import adapt
+
+    cfg = compose_run_config([*TINY, "method=lora", f"output_root={tmp_path}", "trainer.save_trainable=true"])
+    run(cfg)
+    [record] = records_under(tmp_path)
+    saved = load_file(str(init_checkpoint(str(record))))
+    model = build_model(cfg.model, "regression", 1)  # another task: a 1-output head instead of 2
+    adapt(model, load_method(cfg.method), Layout.from_config(cfg.model.layout))
+    load_trainable(model, init_checkpoint(str(record)), include_head=False)
+    params = dict(model.named_parameters())
+    lora_names = [n for n in saved if "classifier" not in n]
+    assert lora_names and all(torch.equal(params[n], saved[n]) for n in lora_names)
+    assert params["classifier.weight"].shape[0] == 1
