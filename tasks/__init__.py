@@ -1,3 +1,3 @@
 """In-tree task plugins. Importing this package registers them (see harness.registry)."""
 
-from tasks import vader  # noqa: F401
+from tasks import glue, nlg, vader  # noqa: F401

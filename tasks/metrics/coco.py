@@ -47,7 +47,8 @@ def ptb_tokenize(sentences: Sequence[str]) -> list[str]:
     if not sentences:
         return []
     java = require_java()
-    text = "\n".join(s.replace("\r", " ").replace("\n", " ") for s in sentences)
+    # one sentence per line: every line break Python or Java knows of (\r, \f, U+2028, ...) becomes a space
+    text = "\n".join(" ".join(s.splitlines()) for s in sentences)
     with tempfile.TemporaryDirectory(prefix="adaptbench-ptb-") as tmp:
         path = Path(tmp) / "sentences.txt"
         path.write_text(text, encoding="utf-8")
@@ -59,12 +60,11 @@ def ptb_tokenize(sentences: Sequence[str]) -> list[str]:
             f"PTBTokenizer failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace')[-2000:]}"
         )
     lines = proc.stdout.decode("utf-8").split("\n")
-    if len(lines) < len(sentences):
+    if lines[-1] == "" and len(lines) == len(sentences) + 1:
+        lines.pop()  # the final newline
+    if len(lines) != len(sentences):
         raise RuntimeError(f"PTBTokenizer returned {len(lines)} lines for {len(sentences)} sentences")
-    return [
-        " ".join(w for w in line.rstrip().split(" ") if w and w not in _PUNCTUATIONS)
-        for line in lines[: len(sentences)]
-    ]
+    return [" ".join(w for w in line.rstrip().split(" ") if w and w not in _PUNCTUATIONS) for line in lines]
 
 
 def ptb_tokenize_corpus(

@@ -17,6 +17,7 @@ equal MRs are consecutive, of ``measure_scores.py``).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -72,20 +73,23 @@ def lora_decode_postprocess(text: str) -> str:
     return " ".join(" ".join(re.split(r"(\W)", text.lower())).split())
 
 
-def _ter_pyter_style(hyp: str, refs: Sequence[str]) -> float:
-    """Segment TER as GenerationEval's ``ter_score``: min over references of edits / reference length,
-    1.0 for an empty reference. The edit distance with shifts is sacrebleu's (tercom) implementation."""
+def ter_min_over_refs(hyp: str, refs: Sequence[str]) -> float:
+    """Segment TER as GenerationEval's ``ter_score``: the lowest edits / reference length over the references
+    (1.0 against an empty reference), on whitespace tokens. The edit distance with shifts is sacrebleu's
+    tercom implementation (GenerationEval uses pyter, whose shift search is less constrained: scores can
+    differ slightly)."""
     hyp_words = hyp.split()
-    best = None
-    for ref in refs:
-        ref_words = ref.split()
-        if not ref_words:
-            ter = 1.0
-        else:
-            edits, ref_len = translation_edit_rate(hyp_words, ref_words)
-            ter = edits / ref_len
-        best = ter if best is None else min(best, ter)
-    return 1.0 if best is None else best
+    ref_words = [ref.split() for ref in refs]
+    if not ref_words:
+        return 1.0
+    if any(words and words == hyp_words for words in ref_words):
+        return 0.0  # exact match: the shift search (tens of ms per long pair) cannot do better than 0
+    best = 1.0 if not all(ref_words) else float("inf")
+    for words in ref_words:
+        if words:
+            edits, ref_len = translation_edit_rate(hyp_words, words)
+            best = min(best, edits / ref_len)
+    return best
 
 
 def score_webnlg_dart(
@@ -97,7 +101,7 @@ def score_webnlg_dart(
 ) -> dict[str, float]:
     """WebNLG/DART metrics as the LoRA paper's pipeline reports them: ``{"BLEU", "METEOR", "TER"}``.
 
-    Scales follow the paper's Table 14: BLEU on 0-100 (e.g. 46.2), METEOR and TER as fractions (.38, .53).
+    Scales follow the paper's Table 14: BLEU on 0-100 (e.g. 46.2), METEOR and TER as fractions (e.g. .39, .46).
 
     * Text: with ``postprocess`` (default) references and hypotheses get the LoRA decoding step
       :func:`lora_decode_postprocess` (lowercase, split off punctuation); only the first 6 references of
@@ -108,6 +112,7 @@ def score_webnlg_dart(
     * METEOR: METEOR 1.5 ``-l en -norm`` with all (<= 6) references, corpus level.
     * TER: GenerationEval's definition -- per source the lowest TER against any one reference, averaged
       over sources (not sacrebleu's corpus TER, which pools edits and average reference lengths).
+      TER's shift search is pure Python: expect up to ~0.1 s per source for long, inexact outputs.
     """
     _check_counts(refs, hyps, "sources")
     groups = [list(group[:WEBNLG_DART_MAX_REFS]) for group in refs]
@@ -120,7 +125,7 @@ def score_webnlg_dart(
         outs = [" ".join(h.split()) for h in outs]
     bleu = BLEU(tokenize="13a", lowercase=False, smooth_method="none", force=True)
     bleu_score = bleu.corpus_score(outs, ref_streams(groups)).score
-    ter = sum(_ter_pyter_style(h, group) for h, group in zip(outs, groups, strict=True)) / len(outs)
+    ter = sum(ter_min_over_refs(h, group) for h, group in zip(outs, groups, strict=True)) / len(outs)
     own = meteor is None
     scorer = MeteorScorer() if meteor is None else meteor
     try:
@@ -141,6 +146,15 @@ def _read_text(path: PathLike) -> str:
     return p.read_text(encoding="utf-8-sig")
 
 
+def _lines(text: str) -> list[str]:
+    """Split at "\n" only (as iterating over a file does; ``str.splitlines`` would also split at U+2028,
+    form feeds etc. inside a generated text), without the empty string after a final newline."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
 def _group_first_appearance(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[list[str]]]:
     groups: dict[str, list[str]] = {}
     for key, ref in pairs:
@@ -151,7 +165,7 @@ def _group_first_appearance(pairs: Sequence[tuple[str, str]]) -> tuple[list[str]
 def _blank_line_groups(text: str) -> list[list[str]]:
     """e2e-metrics' multi-reference text: one reference per line, sources separated by empty lines."""
     groups: list[list[str]] = [[]]
-    for line in text.splitlines():
+    for line in _lines(text):
         line = line.strip()
         if line:
             groups[-1].append(line)
@@ -171,16 +185,16 @@ def read_e2e_refs(path: PathLike) -> tuple[list[str], list[list[str]]]:
     """
     text = _read_text(path)
     if Path(path).suffix.lower() == ".csv":
-        rows = [row for row in csv.reader(text.splitlines()) if row]
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
         if rows and [c.strip().lower() for c in rows[0]] == ["mr", "ref"]:
             rows = rows[1:]
-        bad = [i for i, row in enumerate(rows, start=2) if len(row) != 2]
+        bad = [n for n, row in enumerate(rows, start=1) if len(row) != 2]
         if bad:
             raise ConfigError(
-                f"{path}: expected the columns mr,ref; rows {bad[:5]} have {len(rows[bad[0] - 2])} columns"
+                f"{path}: expected the 2 columns mr,ref; {len(bad)} data rows differ, the first is row {bad[0]}"
             )
         return _group_first_appearance([(mr.strip(), ref.strip()) for mr, ref in rows])
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in _lines(text) if line.strip()]
     if lines and "||" in lines[0]:
         pairs = []
         for n, line in enumerate(lines, start=1):
@@ -223,7 +237,7 @@ def read_webnlg_dart_refs(path: PathLike) -> tuple[list[str], list[list[str]]]:
         files = sorted(p.glob("reference*"), key=lambda f: (len(f.name), f.name))
         if not files:
             raise ConfigError(f"{path}: directory has no reference0, reference1, ... files")
-        columns = [f.read_text(encoding="utf-8-sig").splitlines() for f in files]
+        columns = [_lines(f.read_text(encoding="utf-8-sig")) for f in files]
         n = len(columns[0])
         if any(len(c) != n for c in columns):
             raise ConfigError(f"{path}: reference files differ in length: {[len(c) for c in columns]}")
@@ -254,7 +268,7 @@ def read_webnlg_dart_refs(path: PathLike) -> tuple[list[str], list[list[str]]]:
 def read_hyps(path: PathLike) -> list[str]:
     """System outputs, one per line (one per unique MR / source), whitespace stripped; empty lines are empty
     outputs."""
-    return [line.strip() for line in _read_text(path).splitlines()]
+    return [line.strip() for line in _lines(_read_text(path))]
 
 
 def score_files(

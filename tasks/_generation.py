@@ -1,0 +1,271 @@
+"""Shared base for data-to-text generation tasks (E2E, WebNLG, DART) with a causal LM.
+
+Training example (one per (source, reference) pair), as the LoRA repository's ``gpt2_encode.py --add_bos
+--add_eos`` builds it: ``<source> <sep> <reference> <eos>``, where ``<sep>`` is the tokenizer's bos token (GPT-2:
+``<|endoftext|>``; tokenizers without one use eos). The loss is on the reference and eos only: ``labels`` are
+-100 on the prompt (source + separator). ``prompt_end`` = the prompt's length, so a prefix method's infix sits
+between the separator and the first generated token.
+
+Evaluation decodes one hypothesis per unique source with beam search on the prompt ``input_ids[:prompt_end]`` of
+the tokenised evaluation examples. Those already carry the method's reserved positions (the runner's
+``insert_reserved`` moves ``prompt_end`` past the infix), so prefix methods decode with the very positions they
+were trained with, and the task needs no knowledge of the method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from datasets import Dataset, DatasetDict
+from torch import nn
+from transformers import DataCollatorForSeq2Seq, LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
+
+from harness.errors import ConfigError, bad_value
+from harness.evaluation import EvalContext
+from harness.plugins import Task
+
+TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+
+
+@dataclass
+class GenerationConfig:
+    """Settings shared by the NLG tasks; subclasses give data and decoding defaults of their own."""
+
+    # Folder holding train_file and eval_file (no hub fallback: the tasks read the files the LoRA paper used).
+    data_dir: str | None = None
+    train_file: str = "train.txt"
+    eval_file: str = "valid.txt"
+    # Beam search as in the paper's Appendix D.
+    num_beams: int = 10
+    length_penalty: float = 0.9
+    no_repeat_ngram_size: int = 4
+    max_new_tokens: int = 64
+    # Decode only the first N unique sources of eval_file (null = all): decoding is the costly part.
+    max_eval_sources: int | None = None
+
+
+def source_groups(pairs: list[tuple[str, str]]) -> tuple[list[str], list[list[str]]]:
+    """Unique sources in first-appearance order and all references of each."""
+    groups: dict[str, list[str]] = {}
+    for source, ref in pairs:
+        groups.setdefault(source, []).append(ref)
+    return list(groups), list(groups.values())
+
+
+class GeneratedNoRepeatNGram(LogitsProcessor):
+    """Bans the n-grams already in the *generated* tokens (columns from ``prompt_len`` on), like the LoRA
+    repository's beam search, which keeps its outputs apart from the context.
+
+    Unlike ``transformers``' ``no_repeat_ngram_size`` it ignores the prompt: copying a 4-token name from the
+    source is what data-to-text must do, and the prompt's reserved ids (>= vocabulary size) must never become
+    banned tokens (they would index past the logits).
+    """
+
+    def __init__(self, n: int, prompt_len: int) -> None:
+        self.n = n
+        self.prompt_len = prompt_len
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        generated = input_ids[:, self.prompt_len :].tolist()
+        if not generated or len(generated[0]) + 1 < self.n:
+            return scores
+        for row, tokens in enumerate(generated):
+            tail = tuple(tokens[len(tokens) - self.n + 1 :])
+            banned = {
+                tokens[i + self.n - 1]
+                for i in range(len(tokens) - self.n + 1)
+                if tuple(tokens[i : i + self.n - 1]) == tail
+            }
+            banned = [t for t in banned if t < scores.shape[-1]]
+            if banned:
+                scores[row, banned] = -float("inf")
+        return scores
+
+
+class GenerationTask(Task):
+    """A data-to-text task: subclasses implement ``read_pairs`` (file -> (source, reference) pairs), ``score``
+    and ``file_hint`` (what data_dir should hold)."""
+
+    kind = "generation"
+    metric_for_best = "BLEU"
+    Config = GenerationConfig
+    file_hint: ClassVar[str] = ""
+
+    # ---------------------------------------------------------------------------------------- checks
+    def validate(self) -> None:
+        cfg = self.cfg
+        if cfg.data_dir is None:
+            raise ConfigError(
+                f"task.data_dir is null: set it to a folder with {self.file_hint} "
+                f"(task.train_file={cfg.train_file!r}, task.eval_file={cfg.eval_file!r})"
+            )
+        folder = Path(cfg.data_dir)
+        if not folder.is_dir():
+            raise ConfigError(f"task.data_dir={cfg.data_dir!r} is not a directory; expected a folder with {self.file_hint}")
+        for key in ("train_file", "eval_file"):
+            name = getattr(cfg, key)
+            if not (folder / name).is_file():
+                raise ConfigError(
+                    f"task.{key}={name!r} not found in task.data_dir={cfg.data_dir!r}; expected {self.file_hint}"
+                )
+        for key in ("num_beams", "max_new_tokens"):
+            if getattr(cfg, key) < 1:
+                raise bad_value(f"task.{key}", getattr(cfg, key), "must be >= 1")
+        if cfg.no_repeat_ngram_size < 0:
+            raise bad_value("task.no_repeat_ngram_size", cfg.no_repeat_ngram_size, "must be >= 0 (0 = off)")
+        if cfg.max_eval_sources is not None and cfg.max_eval_sources < 1:
+            raise bad_value("task.max_eval_sources", cfg.max_eval_sources, "must be >= 1 or null (all)")
+
+    # ---------------------------------------------------------------------------------------- data
+    def read_pairs(self, path: Path, evaluation: bool) -> list[tuple[str, str]]:
+        """(source, reference) pairs of one data file, one per reference (``evaluation``: it is eval_file)."""
+        raise NotImplementedError
+
+    def load(self) -> DatasetDict:
+        folder = Path(self.cfg.data_dir)
+        train = self.read_pairs(folder / self.cfg.train_file, evaluation=False)
+        evaluation = self.read_pairs(folder / self.cfg.eval_file, evaluation=True)
+        if self.cfg.max_eval_sources is not None:
+            keep = set(source_groups(evaluation)[0][: self.cfg.max_eval_sources])
+            evaluation = [pair for pair in evaluation if pair[0] in keep]
+        for name, pairs in (("train_file", train), ("eval_file", evaluation)):
+            if not pairs:
+                raise ConfigError(f"task.{name}={getattr(self.cfg, name)!r}: no (source, reference) pairs read")
+
+        def dataset(pairs: list[tuple[str, str]]) -> Dataset:
+            return Dataset.from_dict({"source": [s for s, _ in pairs], "reference": [r for _, r in pairs]})
+
+        return DatasetDict({"train": dataset(train), "validation": dataset(evaluation)})
+
+    @staticmethod
+    def separator_id(tokenizer: PreTrainedTokenizerBase) -> int:
+        sep = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        if sep is None:
+            raise ConfigError("the tokenizer has neither a bos nor an eos token to separate source and text")
+        return sep
+
+    def encode_pair(self, source: str, reference: str, tokenizer: PreTrainedTokenizerBase, max_length: int) -> dict:
+        """One training example; the prompt keeps at least one completion position within ``max_length``."""
+        if max_length < 3:
+            raise ConfigError(f"max sequence length {max_length} leaves no room for source, separator and text")
+        src = tokenizer(source, add_special_tokens=False)["input_ids"]
+        ref = tokenizer(" " + reference, add_special_tokens=False)["input_ids"]
+        prompt = src[: max_length - 2] + [self.separator_id(tokenizer)]
+        completion = (ref + [tokenizer.eos_token_id])[: max_length - len(prompt)]
+        ids = prompt + completion
+        return {
+            "input_ids": ids,
+            "attention_mask": [1] * len(ids),
+            "labels": [-100] * len(prompt) + completion,
+            "prompt_end": len(prompt),
+        }
+
+    def preprocess(self, raw: Any, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Any:
+        """Tokenised splits; evaluation splits keep ``source`` and ``reference`` for grouping and scoring."""
+
+        def encode(batch: dict) -> dict:
+            rows = [self.encode_pair(s, r, tokenizer, max_length) for s, r in zip(batch["source"], batch["reference"], strict=True)]
+            return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
+
+        out = {}
+        for split, dataset in raw.items():
+            remove = dataset.column_names if split == "train" else []
+            out[split] = dataset.map(encode, batched=True, remove_columns=remove)
+        return DatasetDict(out)
+
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
+        """Pads input_ids/attention_mask and labels (with -100); drops prompt_end and the text columns."""
+        pad = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
+
+        def collate(features: list[dict]) -> dict:
+            return pad([{k: v for k, v in f.items() if k in TOKEN_FIELDS} for f in features])
+
+        return collate
+
+    # ---------------------------------------------------------------------------------------- decoding
+    @torch.no_grad()
+    def generate(
+        self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[list[int]], batch_size: int,
+        device: torch.device,
+    ) -> list[str]:
+        """Beam-search outputs for token-id prompts (left-padded batches), decoded without special tokens."""
+        cfg = self.cfg
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        outputs: list[str] = []
+        for start in range(0, len(prompts), max(1, batch_size)):
+            chunk = prompts[start : start + batch_size]
+            width = max(len(p) for p in chunk)
+            ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in chunk], device=device)
+            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk], device=device)
+            processors = LogitsProcessorList()
+            if cfg.no_repeat_ngram_size > 0:
+                processors.append(GeneratedNoRepeatNGram(cfg.no_repeat_ngram_size, width))
+            generated = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                do_sample=False,
+                num_beams=cfg.num_beams,
+                length_penalty=cfg.length_penalty,
+                early_stopping=True,
+                max_new_tokens=cfg.max_new_tokens,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=pad_id,
+                logits_processor=processors,
+            )
+            for row in generated[:, width:].tolist():
+                if tokenizer.eos_token_id in row:
+                    row = row[: row.index(tokenizer.eos_token_id)]
+                outputs.append(" ".join(tokenizer.decode(row, skip_special_tokens=True).split()))
+        return outputs
+
+    def score(self, refs: list[list[str]], hyps: list[str]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: EvalContext) -> dict:
+        """Decode each unique source once, score against all its references; ``validation`` unprefixed."""
+        self._evaluations = getattr(self, "_evaluations", 0) + 1
+        was_training = model.training
+        model.eval()
+        result: dict[str, float] = {}
+        try:
+            for split, dataset in data.items():
+                prompts: dict[str, list[int]] = {}
+                refs: dict[str, list[str]] = {}
+                for source, reference, ids, end in zip(
+                    dataset["source"], dataset["reference"], dataset["input_ids"], dataset["prompt_end"], strict=True
+                ):
+                    prompts.setdefault(source, list(ids[:end]))
+                    refs.setdefault(source, []).append(reference)
+                sources = list(prompts)
+                if self.cfg.max_eval_sources is not None:
+                    sources = sources[: self.cfg.max_eval_sources]
+                hyps = self.generate(model, tokenizer, [prompts[s] for s in sources], ctx.batch_size, ctx.device)
+                groups = [refs[s] for s in sources]
+                self.write_outputs(ctx, split, sources, groups, hyps)
+                prefix = "" if split == "validation" else f"{split}_"
+                result.update({prefix + k: v for k, v in self.score(groups, hyps).items()})
+                result[prefix + "num_sources"] = float(len(sources))
+        finally:
+            model.train(was_training)
+        return result
+
+    def write_outputs(
+        self, ctx: EvalContext, split: str, sources: list[str], refs: list[list[str]], hyps: list[str]
+    ) -> None:
+        """``<output_dir>/<split>_hypotheses_eval<k>.txt`` (one line per source, k = 1, 2, ... per evaluation)
+        and, once, ``<split>_references.txt`` (references of one source on consecutive lines, sources separated
+        by an empty line: the e2e-metrics multi-reference layout) and ``<split>_sources.txt``."""
+        if not ctx.output_dir:
+            return
+        out = Path(ctx.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{split}_hypotheses_eval{self._evaluations}.txt").write_text(
+            "".join(h.replace("\n", " ") + "\n" for h in hyps), encoding="utf-8"
+        )
+        ref_file = out / f"{split}_references.txt"
+        if not ref_file.exists():
+            ref_file.write_text("\n".join("".join(r + "\n" for r in group) for group in refs), encoding="utf-8")
+            (out / f"{split}_sources.txt").write_text("".join(s + "\n" for s in sources), encoding="utf-8")
