@@ -177,3 +177,16 @@ def test_tiny_webnlg_run_scores_bleu_meteor_ter(shared_data: Path, tmp_path: Pat
                               f"output_root={tmp_path}"])
     metrics = run(cfg)["best"]["metrics"]
     assert set(WEBNLG_DART_METRICS) <= set(metrics) and metrics["num_sources"] <= 3
+
+
+@pytest.mark.slow
+def test_e2e_score_path_rewards_a_reference(shared_data: Path) -> None:
+    """The task's scorer gives high scores to a reference used as the hypothesis (and the five metrics)."""
+    task = make("e2e", data_dir=str(shared_data / "e2e"), train_file="devset.csv")
+    _, refs = read_e2e_refs(shared_data / "e2e" / "devset.csv")
+    refs = refs[:20]
+    scores = task.score(refs, [group[0] for group in refs])
+    assert set(scores) == set(E2E_METRICS)
+    assert scores["BLEU"] > 0.5 and scores["ROUGE_L"] > 0.5 and scores["CIDEr"] > 1.0
+    worse = task.score(refs, ["a place"] * len(refs))
+    assert all(worse[m] < scores[m] for m in E2E_METRICS)

@@ -131,7 +131,8 @@ class MeteorScorer:
         return float(score)
 
     def _kill(self) -> str:
-        meteor, self._meteor = self._meteor, None
+        meteor = getattr(self, "_meteor", None)  # absent when __init__ failed (no java)
+        self._meteor = None
         if meteor is None:
             return ""
         proc = meteor.meteor_p
