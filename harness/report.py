@@ -31,21 +31,25 @@ def summary_row(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def comparison_table(records: Iterable[Mapping[str, Any]], title: str) -> Table:
     rows = [summary_row(r) for r in records]
+    metrics = sorted({row["metric"] for row in rows})
     table = Table(title=title)
-    for column in ("method", "|Θ| (method)", "trainable (+head)", "train time (s)", "dev score", "best epoch"):
-        table.add_column(column, justify="left" if column == "method" else "right")
+    score_header = f"dev {metrics[0]}" if len(metrics) == 1 else "dev score"
+    for column in ("method", "|Θ| method", "trainable", "train s", score_header, "best epoch"):
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
     for row in rows:
+        score = "-" if row["score"] is None else f"{row['score']:.4f}"
         table.add_row(
             row["method"],
             f"{row['method_params']:,}",
             f"{row['trainable_params']:,}",
             f"{row['train_seconds']:.1f}",
-            f"{row['metric']} {row['score']:.4f}" if row["score"] is not None else "-",
+            score if len(metrics) == 1 else f"{row['metric']} {score}",
             f"{row['best_epoch']}",
         )
+    table.caption = "|Θ|: parameters the method trains (the paper's count); trainable: with the task head"
     baselines = {row["majority_baseline"] for row in rows if row["majority_baseline"] is not None}
     if len(baselines) == 1:
-        table.caption = f"majority-class baseline on dev: accuracy {baselines.pop():.4f}"
+        table.caption += f"\nmajority-class baseline on dev: accuracy {baselines.pop():.4f}"
     return table
 
 
