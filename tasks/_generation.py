@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from tqdm.auto import tqdm
 from datasets import Dataset, DatasetDict
 from torch import nn
+from tqdm.auto import tqdm
 from transformers import DataCollatorForSeq2Seq, LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
 
 from harness.errors import ConfigError, bad_value
