@@ -15,7 +15,7 @@ from torch import nn
 from transformers import PretrainedConfig
 
 from harness.errors import bad_choice, bad_value
-from harness.layout import Layout, Target
+from harness.layout import Layout, Target, set_submodule
 from harness.plugins import Method
 from harness.registry import register_method
 from methods._common import (
@@ -30,6 +30,8 @@ from methods._common import (
 from methods._wrap import wrap_targets
 
 INITS = ("kaiming", "gaussian")
+# attribute of a merged model holding the LoRA wrappers taken out of it, by module path
+DETACHED = "_lora_detached"
 SQUARE = ("q", "k", "v", "o")
 
 
@@ -149,11 +151,20 @@ class LoRA(Method):
         return n_layers(arch) * self.cfg.r * per_block
 
     def merge(self, model: nn.Module) -> None:
-        for m in model.modules():
+        """Fold every B A into its frozen weight and put the original module back in the wrapper's place: the
+        merged model is the base architecture itself (same modules, same latency)."""
+        detached = getattr(model, DETACHED, {})
+        for path, m in list(model.named_modules()):
             if isinstance(m, LoRAModule):
                 m.merge()
+                set_submodule(model, path, m.base)
+                detached[path] = m
+        # kept outside the module tree (a plain dict attribute), so it is neither a submodule nor in state_dict
+        object.__setattr__(model, DETACHED, detached)
 
     def unmerge(self, model: nn.Module) -> None:
-        for m in model.modules():
-            if isinstance(m, LoRAModule):
-                m.unmerge()
+        """Re-insert the wrappers and subtract B A again (for more training or saving A and B)."""
+        for path, m in getattr(model, DETACHED, {}).items():
+            set_submodule(model, path, m)
+            m.unmerge()
+        object.__setattr__(model, DETACHED, {})

@@ -69,10 +69,14 @@ def test_merge_matches_unmerged_and_unmerge_restores(model_name: str) -> None:
     for w in wrappers:
         for branch in w.lora.values():
             branch.register_forward_hook(lambda *a: calls.append(1))
+    plain, _, _, _ = build(model_name, None)
     method.merge(model)
     assert all(not torch.equal(w.base.weight, weights[id(w)]) for w in wrappers)
+    # merged: exactly the unadapted architecture (no wrapper, no extra module, nothing extra to run)
+    assert [type(m) for m in model.modules()] == [type(m) for m in plain.modules()]
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in plain.parameters())
     merged = logits(model, inputs)
-    assert calls == []  # merged inference runs no LoRA branch: just the original modules
+    assert calls == []
     assert torch.allclose(merged, unmerged, atol=1e-5)
 
     method.merge(model)  # idempotent
