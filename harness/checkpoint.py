@@ -1,6 +1,6 @@
 """Save and load only what trained (method parameters + task head), not the frozen base model.
 
-LoRA's A and B are stored as themselves (never merged into W: W is frozen and not saved), so a checkpoint is
+LoRA's A and B are stored as themselves (save unmerged: W is frozen and not saved), so a checkpoint is
 small and is loaded onto a freshly built model adapted with the same method.
 """
 

@@ -32,6 +32,9 @@ def test_run_writes_one_complete_record_and_resumes(tmp_path):
     assert on_disk["params"]["method_params"] == on_disk["params"]["formula_params"] > 0
     assert on_disk["params"]["trainable_params"] == on_disk["params"]["method_params"] + on_disk["params"]["head_params"]
     assert on_disk["train"]["steps"] == 4
+    train = on_disk["train"]
+    assert 0 < train["train_seconds"] and train["train_seconds"] + train["eval_seconds"] <= on_disk["wall_seconds"]
+    assert train["train_samples_per_second"] > 0
     assert on_disk["best"]["step"] == 4 and "accuracy" in on_disk["best"]["metrics"]
     assert on_disk["provenance"]["packages"]["torch"]
     assert on_disk["provenance"]["seed"] == 1
