@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from harness.errors import ConfigError, bad_value
+from harness.errors import ConfigError
 from harness.registry import register_task
 from tasks._classification import SequenceTask
 from tasks.metrics.glue import GLUE_MAIN_METRIC, glue_metric
@@ -46,8 +46,8 @@ class GlueConfig:
     # null = Hugging Face datasets.load_dataset("nyu-mll/glue", <config>) (internet or cache); else a folder
     # holding the GLUE TSV files of this task (train.tsv + dev.tsv; MNLI: dev_matched.tsv + dev_mismatched.tsv)
     data_dir: str | None = None
-    # Trainable tensors of an earlier run to start from (the paper starts MRPC/RTE/STS-B from MNLI);
-    # checked to exist here, loaded by the runner.
+    # Trainable tensors of an earlier run to start from (the paper starts MRPC/RTE/STS-B from MNLI): a record
+    # .json or its trainable.safetensors; the runner checks and loads it (head excluded).
     init_from: str | None = None
 
 
@@ -85,8 +85,6 @@ class GlueTask(SequenceTask):
                     f"task.data_dir={self.cfg.data_dir!r} lacks {', '.join(missing)}; expected the GLUE "
                     f"{self.name} files {expected}"
                 )
-        if self.cfg.init_from is not None and not Path(self.cfg.init_from).exists():
-            raise bad_value("task.init_from", self.cfg.init_from, "no such file or directory")
 
     # ---------------------------------------------------------------------------------------- loading
     def features(self) -> Features:

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import run_cli
 from harness.composition import compose_run_config
+from harness.errors import ConfigError
 from harness.records import config_hash, write_json_atomic
 from harness.runner import EvalTracker, run
 
@@ -115,3 +116,17 @@ def test_init_from_loads_the_method_tensors_not_the_head(tmp_path):
     lora_names = [n for n in saved if "classifier" not in n]
     assert lora_names and all(torch.equal(params[n], saved[n]) for n in lora_names)
     assert params["classifier.weight"].shape[0] == 1
+
+
+def test_task_init_from_starts_stsb_from_an_rte_run(tmp_path, shared_data):
+    """``task.init_from`` end to end: a 2-class RTE run's LoRA tensors start a 1-output STS-B regression run."""
+    common = ["model=tiny-bert", "method=lora", "trainer=tiny", "trainer.save_trainable=true", f"output_root={tmp_path}"]
+    run(compose_run_config([*common, "task=rte", f"task.data_dir={shared_data / 'glue_rte'}"]))
+    [rte_record] = records_under(tmp_path)
+    stsb = run(compose_run_config([*common, "task=stsb", f"task.data_dir={shared_data / 'glue_stsb'}",
+                                   f"task.init_from={rte_record}"]))
+    assert stsb["config"]["task"]["init_from"] == str(rte_record)
+    assert "pearson" in stsb["best"]["metrics"]
+    with pytest.raises(ConfigError, match="task.init_from=.*no trainable.safetensors"):
+        run(compose_run_config([*common, "task=stsb", f"task.data_dir={shared_data / 'glue_stsb'}",
+                                f"task.init_from={tmp_path / 'nothing.json'}"]))
