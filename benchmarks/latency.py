@@ -49,7 +49,7 @@ def measure(models: dict[str, torch.nn.Module], batch: int, seq: int, trials: in
     vocab = next(iter(models.values())).config.vocab_size
     ids = torch.randint(0, vocab, (batch, seq))
     times: dict[str, list[float]] = {name: [] for name in models}
-    for name, net in models.items():  # warm-up
+    for net in models.values():  # warm-up
         net(input_ids=ids)
     for _ in range(trials):
         for name, net in models.items():
