@@ -175,20 +175,23 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def meteor_score(
+    refs: Sequence[Sequence[str]], hyps: Sequence[str], scorer: MeteorScorer | None = None
+) -> float:
+    """METEOR 1.5 with ``scorer`` (shared across calls), or with one started and closed for this call."""
+    if scorer is not None:
+        return scorer.score(refs, hyps)
+    with MeteorScorer() as own:
+        return own.score(refs, hyps)
+
+
 def coco_scores(
     refs: Sequence[Sequence[str]], hyps: Sequence[str], meteor: MeteorScorer | None = None
 ) -> dict[str, float]:
     """METEOR, ROUGE_L and CIDEr exactly as the E2E script gets them: PTB-tokenize, then score."""
     tok_refs, tok_hyps = ptb_tokenize_corpus(refs, hyps)
-    own = meteor is None
-    scorer = MeteorScorer() if meteor is None else meteor
-    try:
-        meteor_score = scorer.score(tok_refs, tok_hyps)
-    finally:
-        if own:
-            scorer.close()
     return {
-        "METEOR": meteor_score,
+        "METEOR": meteor_score(tok_refs, tok_hyps, meteor),
         "ROUGE_L": rouge_l(tok_refs, tok_hyps),
         "CIDEr": cider(tok_refs, tok_hyps),
     }

@@ -28,7 +28,7 @@ from sacrebleu.metrics import BLEU
 from sacrebleu.metrics.lib_ter import translation_edit_rate
 
 from harness.errors import ConfigError, bad_choice
-from tasks.metrics.coco import MeteorScorer, coco_scores
+from tasks.metrics.coco import MeteorScorer, coco_scores, meteor_score
 from tasks.metrics.mteval import corpus_bleu_e2e, corpus_nist, ref_streams
 
 PathLike = str | os.PathLike[str]
@@ -126,14 +126,7 @@ def score_webnlg_dart(
     bleu = BLEU(tokenize="13a", lowercase=False, smooth_method="none", force=True)
     bleu_score = bleu.corpus_score(outs, ref_streams(groups)).score
     ter = sum(ter_min_over_refs(h, group) for h, group in zip(outs, groups, strict=True)) / len(outs)
-    own = meteor is None
-    scorer = MeteorScorer() if meteor is None else meteor
-    try:
-        meteor_score = scorer.score(groups, outs)
-    finally:
-        if own:
-            scorer.close()
-    return {"BLEU": float(bleu_score), "METEOR": float(meteor_score), "TER": float(ter)}
+    return {"BLEU": float(bleu_score), "METEOR": float(meteor_score(groups, outs, meteor)), "TER": float(ter)}
 
 
 # ---------------------------------------------------------------------------------------------- readers
