@@ -14,6 +14,7 @@ from torch import nn
 
 from harness.errors import ConfigError
 from harness.plugins import head_parameter_names
+from harness.records import artifacts_dir
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -65,10 +66,10 @@ def load_trainable(model: nn.Module, path: str | Path, include_head: bool = True
 
 def init_checkpoint(location: str) -> Path:
     """The trainable tensors a run starts from (``task.init_from``): a ``trainable.safetensors`` file, or a run
-    record beside whose folder one was saved."""
+    record whose run saved one (``trainer.save_trainable``)."""
     path = Path(location)
     if path.suffix == ".json":
-        path = path.with_suffix("") / "trainable.safetensors"
+        path = artifacts_dir(path) / "trainable.safetensors"
     if not path.is_file():
         raise ConfigError(
             f"task.init_from={location!r}: no trainable.safetensors there (give a record of a run made with "

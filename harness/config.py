@@ -44,6 +44,7 @@ class TrainerConfig:
     max_train_samples: Any = None
     max_eval_samples: Any = None
     save_trainable: bool = True
+    checkpoint: bool = False
     extra_args: dict = field(default_factory=dict)
 
 

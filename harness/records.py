@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 RECORD_VERSION = 1
 # Config keys that do not change a run's result (where it writes, how it logs, how fast it evaluates).
 NON_RESULT_KEYS = ("output_root", "resume", "logger", "device", "hydra")
-NON_RESULT_TRAINER_KEYS = ("eval_batch_size", "save_trainable")
+NON_RESULT_TRAINER_KEYS = ("eval_batch_size", "save_trainable", "checkpoint")
 PACKAGES = ("adaptbench", "torch", "transformers", "datasets", "accelerate", "hydra-core", "peft", "wandb")
 
 
@@ -40,9 +40,16 @@ def config_hash(cfg: DictConfig | Mapping) -> str:
 
 
 def record_path(cfg: DictConfig, key: str) -> Path:
-    """``<output_root>/records/<task>/<model>/<method>-s<seed>-<hash12>.json``."""
+    """``<output_root>/records/<task>/<model>/<method>-s<seed>-<hash12>.json`` (its files: ``artifacts_dir``)."""
     name = f"{cfg.method.name}-s{cfg.seed}-{key[:12]}.json"
     return Path(cfg.output_root) / "records" / str(cfg.task.name) / str(cfg.model.name) / name
+
+
+def artifacts_dir(record: Path) -> Path:
+    """The folder of a run's files (best trainable tensors, checkpoints, generated text): the record's path with
+    ``records`` replaced by ``artifacts`` and without ``.json``, kept apart so ``records/`` holds only records."""
+    root, task, model = record.parents[2].parent, record.parent.parent.name, record.parent.name
+    return root / "artifacts" / task / model / record.stem
 
 
 def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:

@@ -6,8 +6,10 @@ Training is ``transformers.Trainer``, so DDP/FSDP/DeepSpeed under ``torchrun``/`
 
 from __future__ import annotations
 
+import json
 import logging
 import resource
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import torch
 from datasets import DatasetDict
 from omegaconf import DictConfig, OmegaConf
 from transformers import Trainer, TrainerCallback, TrainerState, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 from harness.accounting import parameter_report
 from harness.checkpoint import load_trainable, save_trainable
@@ -27,6 +30,7 @@ from harness.models import arch_config, build_model, load_tokenizer
 from harness.plugins import adapt
 from harness.records import (
     RECORD_VERSION,
+    artifacts_dir,
     config_hash,
     provenance,
     read_record,
@@ -69,8 +73,9 @@ class EvalTracker(TrainerCallback):
     """Evaluates every epoch (or every N steps, and always at the last step), keeps the history and the best
     evaluation (the paper reports each seed at its best epoch), and saves the trainable tensors at the best."""
 
-    def __init__(self, evaluate: Any, plan: RunPlan, save_to: Path | None, logger: Any) -> None:
+    def __init__(self, evaluate: Any, plan: RunPlan, save_to: Path | None, logger: Any, state_file: Path) -> None:
         self.evaluate = evaluate
+        self.state_file = state_file
         self.every = plan.trainer.eval_every
         self.metric = plan.task.metric_for_best
         self.greater = plan.task.greater_is_better
@@ -78,6 +83,14 @@ class EvalTracker(TrainerCallback):
         self.logger = logger
         self.history: list[dict] = []
         self.best: dict | None = None
+
+    def restore(self, up_to_step: int) -> None:
+        """Take back the evaluations made up to a checkpoint's step (a resumed run continues after them)."""
+        if self.state_file.is_file():
+            saved = json.loads(self.state_file.read_text(encoding="utf-8"))
+            self.history = [entry for entry in saved["history"] if entry["step"] <= up_to_step]
+            kept = [entry for entry in self.history if entry == saved["best"]]
+            self.best = kept[0] if kept else None
 
     def _run(self, state: TrainerState, model: Any) -> None:
         if self.history and self.history[-1]["step"] == state.global_step:
@@ -96,6 +109,8 @@ class EvalTracker(TrainerCallback):
             self.best = entry
             if self.save_to is not None and getattr(state, "is_world_process_zero", True):
                 save_trainable(model, self.save_to)
+        if getattr(state, "is_world_process_zero", True):
+            write_json_atomic(self.state_file, {"history": self.history, "best": self.best})
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: Any, model: Any = None, **kwargs: Any) -> None:
         if isinstance(self.every, int) and state.global_step % self.every == 0:
@@ -129,7 +144,11 @@ def training_arguments(trainer: TrainerConfig, out_dir: Path, seed: int, device:
         fp16=trainer.precision == "fp16",
         bf16=trainer.precision == "bf16",
         eval_strategy="no",
-        save_strategy="no",
+        # checkpoints follow the evaluation cadence, so a resumed run's evaluation history matches its weights
+        save_strategy=("epoch" if trainer.eval_every == "epoch" else "steps") if trainer.checkpoint else "no",
+        save_steps=trainer.eval_every if isinstance(trainer.eval_every, int) else 500,
+        save_total_limit=1,
+        save_only_model=False,
         logging_strategy="steps",
         logging_steps=max(1, min(50, trainer.max_steps if trainer.max_steps > 0 else 50)),
         report_to="none",
@@ -176,7 +195,7 @@ def run(cfg: DictConfig) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    artifacts = path.with_suffix("")
+    artifacts = artifacts_dir(path)
     run_name = artifacts.name
     logger = open_logger(cfg, run_name)
     ctx = EvalContext(plan.trainer.eval_batch_size, device, plan.task.collator(tokenizer), str(artifacts))
@@ -186,13 +205,19 @@ def run(cfg: DictConfig) -> dict:
         plan,
         artifacts / "trainable.safetensors" if plan.trainer.save_trainable else None,
         logger,
+        artifacts / "evaluations.json",
     )
-    args = training_arguments(plan.trainer, artifacts, cfg.seed, device)
+    args = training_arguments(plan.trainer, artifacts / "checkpoints", cfg.seed, device)
     trainer = Trainer(
         model=model, args=args, train_dataset=data["train"], data_collator=ctx.collator, callbacks=[tracker]
     )
     train_start = time.perf_counter()
-    output = trainer.train()
+    last = get_last_checkpoint(args.output_dir) if plan.trainer.checkpoint and Path(args.output_dir).is_dir() else None
+    if last is not None:
+        log.info("resuming from %s", last)
+        tracker.restore(TrainerState.load_from_json(str(Path(last) / "trainer_state.json")).global_step)
+    output = trainer.train(resume_from_checkpoint=last)
+    trainer.accelerator.wait_for_everyone()
     # Evaluations run inside trainer.train() (callbacks): keep them out of the training time and throughput.
     eval_seconds = sum(entry["eval_seconds"] for entry in tracker.history)
     train_seconds = time.perf_counter() - train_start - eval_seconds
@@ -219,6 +244,7 @@ def run(cfg: DictConfig) -> dict:
             "train_samples_per_second": round(samples_seen / train_seconds, 3) if train_seconds > 0 else None,
             "train_examples": len(data["train"]),
         },
+        "resumed_from": last,
         "wall_seconds": round(time.perf_counter() - started, 3),
         **peak_memory(device),
         "provenance": provenance(str(device) if device.type == "cpu" else torch.cuda.get_device_name(device), cfg.seed),
@@ -227,5 +253,6 @@ def run(cfg: DictConfig) -> dict:
     if trainer.is_world_process_zero():
         write_json_atomic(path, record)
         log.info("record: %s", path)
+        shutil.rmtree(args.output_dir, ignore_errors=True)  # the record is written: checkpoints are no longer needed
     logger.finish({"best/" + k: v for k, v in (tracker.best or {}).get("metrics", {}).items()})
     return record

@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli
 from harness.composition import compose_run_config
 from harness.errors import ConfigError
-from harness.records import config_hash, write_json_atomic
+from harness.records import artifacts_dir, config_hash, write_json_atomic
 from harness.runner import EvalTracker, run
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny"]
@@ -39,7 +39,7 @@ def test_run_writes_one_complete_record_and_resumes(tmp_path):
     assert on_disk["best"]["step"] == 4 and "accuracy" in on_disk["best"]["metrics"]
     assert on_disk["provenance"]["packages"]["torch"]
     assert on_disk["provenance"]["seed"] == 1
-    assert (path.with_suffix("") / "trainable.safetensors").is_file()
+    assert (artifacts_dir(path) / "trainable.safetensors").is_file()
     assert not list(path.parent.glob(".*.tmp"))
     # A second identical run is skipped: same record, file untouched.
     mtime = path.stat().st_mtime_ns
@@ -67,17 +67,20 @@ def test_multirun_writes_one_record_per_job(tmp_path):
 
 
 @pytest.mark.parametrize(("greater", "expected_step"), [(True, 2), (False, 3)])
-def test_eval_tracker_keeps_the_best_evaluation(greater: bool, expected_step: int):
+def test_eval_tracker_keeps_the_best_evaluation(greater: bool, expected_step: int, tmp_path):
     scores = iter([0.5, 0.8, 0.1])
     plan = SimpleNamespace(trainer=SimpleNamespace(eval_every=1), task=SimpleNamespace(metric_for_best="m", greater_is_better=greater))
     logged = []
-    tracker = EvalTracker(lambda model: {"m": next(scores)}, plan, None, SimpleNamespace(log=lambda m, s: logged.append(s)))
+    tracker = EvalTracker(lambda model: {"m": next(scores)}, plan, None, SimpleNamespace(log=lambda m, s: logged.append(s)),
+                          tmp_path / "evaluations.json")
     for step in (1, 2, 3):
         tracker.on_step_end(None, SimpleNamespace(global_step=step, epoch=step / 3), None, model=None)
     tracker.on_train_end(None, SimpleNamespace(global_step=3, epoch=1.0), None, model=None)
     assert [h["step"] for h in tracker.history] == [1, 2, 3]
     assert tracker.best["step"] == expected_step
     assert logged == [1, 2, 3]
+    saved = json.loads((tmp_path / "evaluations.json").read_text())
+    assert saved["best"]["step"] == expected_step and len(saved["history"]) == 3
 
 
 def test_atomic_write_leaves_old_record_on_failure(tmp_path):
@@ -130,3 +133,33 @@ def test_task_init_from_starts_stsb_from_an_rte_run(tmp_path, shared_data):
     with pytest.raises(ConfigError, match="task.init_from=.*no trainable.safetensors"):
         run(compose_run_config([*common, "task=stsb", f"task.data_dir={shared_data / 'glue_stsb'}",
                                 f"task.init_from={tmp_path / 'nothing.json'}"]))
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+    """A run killed mid-way and started again with the same command continues from its last checkpoint and ends
+    where an uninterrupted run ends."""
+    overrides = [*TINY, "method=lora", "trainer.max_steps=6", "trainer.eval_every=2", "trainer.checkpoint=true"]
+    uninterrupted = run(compose_run_config([*overrides, f"output_root={tmp_path / 'whole'}"]))
+
+    original = EvalTracker.on_step_end
+
+    def crash_at_step_5(self, args, state, control, model=None, **kwargs):
+        original(self, args, state, control, model=model, **kwargs)
+        if state.global_step == 5:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(EvalTracker, "on_step_end", crash_at_step_5)
+    root = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        run(compose_run_config([*overrides, f"output_root={root}"]))
+    assert not records_under(root)
+    monkeypatch.setattr(EvalTracker, "on_step_end", original)
+
+    resumed = run(compose_run_config([*overrides, f"output_root={root}"]))
+    assert resumed["resumed_from"].endswith("checkpoint-4")
+    assert [h["step"] for h in resumed["history"]] == [2, 4, 6]
+    assert resumed["config_hash"] == uninterrupted["config_hash"]
+    for before, after in zip(uninterrupted["history"], resumed["history"], strict=True):
+        assert after["metrics"]["accuracy"] == pytest.approx(before["metrics"]["accuracy"])
+    [path] = records_under(root)
+    assert not (artifacts_dir(path) / "checkpoints").exists()
