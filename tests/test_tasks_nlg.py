@@ -161,7 +161,7 @@ def test_tiny_e2e_run_decodes_and_scores(shared_data: Path, tmp_path: Path, meth
     assert all(metrics[m] >= 0 for m in E2E_METRICS)
     # trainer=tiny keeps 16 evaluation rows: the first MRs with their references
     assert 1 <= metrics["num_sources"] <= 4
-    [out_dir] = [p for p in (tmp_path / "records").rglob("*") if p.is_dir() and p.name.startswith(method)]
+    [out_dir] = [p for p in (tmp_path / "artifacts").rglob("*") if p.is_dir() and p.name.startswith(method)]
     hyps = (out_dir / "validation_hypotheses_eval1.txt").read_text().splitlines()
     sources = (out_dir / "validation_sources.txt").read_text().splitlines()
     assert len(hyps) == len(sources) == metrics["num_sources"]
