@@ -44,7 +44,7 @@ def comparison_table(records: Iterable[Mapping[str, Any]], title: str) -> Table:
             f"{row['trainable_params']:,}",
             f"{row['train_seconds']:.1f}",
             score if len(metrics) == 1 else f"{row['metric']} {score}",
-            f"{row['best_epoch']}",
+            "-" if row["best_epoch"] is None else f"{row['best_epoch']:g}",
         )
     table.caption = "|Θ|: parameters the method trains (the paper's count); trainable: with the task head"
     baselines = {row["majority_baseline"] for row in rows if row["majority_baseline"] is not None}
