@@ -212,7 +212,12 @@ def run(cfg: DictConfig) -> dict:
         model=model, args=args, train_dataset=data["train"], data_collator=ctx.collator, callbacks=[tracker]
     )
     train_start = time.perf_counter()
-    last = get_last_checkpoint(args.output_dir) if plan.trainer.checkpoint and Path(args.output_dir).is_dir() else None
+    last = None
+    if Path(args.output_dir).is_dir():
+        if cfg.get("resume", True) and plan.trainer.checkpoint:
+            last = get_last_checkpoint(args.output_dir)
+        else:  # a fresh start: stale checkpoints of an earlier attempt must not be mistaken for this run's
+            shutil.rmtree(args.output_dir, ignore_errors=True)
     if last is not None:
         log.info("resuming from %s", last)
         tracker.restore(TrainerState.load_from_json(str(Path(last) / "trainer_state.json")).global_step)
