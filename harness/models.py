@@ -60,7 +60,10 @@ def arch_config(model_cfg: Mapping, task_kind: str = "classification", num_label
     """The Hugging Face config built from the YAML's ``arch`` block: no file, no download."""
     arch = plain(model_cfg["arch"])
     config = AutoConfig.for_model(arch.pop("model_type"), **arch)
-    if task_kind != "generation":
+    if task_kind == "generation":
+        # names the class that will be built, so formulas that count a meta build count the right model
+        config.architectures = [AutoModelForCausalLM._model_mapping[type(config)].__name__]
+    else:
         config.num_labels = num_labels
         if task_kind == "regression":
             config.problem_type = "regression"

@@ -135,10 +135,13 @@ class Task:
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:
-    """Names of the task head's parameters: those outside ``model.base_model`` and not tied to it
-    (GPT-2's lm_head shares the input embedding and is no head)."""
-    base_ids = {id(p) for p in model.base_model.parameters()}
-    return {name for name, p in model.named_parameters() if id(p) not in base_ids}
+    """Names of the newly initialised task head's parameters: those outside ``model.base_model``, except a
+    language model's pretrained output embedding (GPT-2's is tied to the input embedding, Llama's is not)."""
+    pretrained = {id(p) for p in model.base_model.parameters()}
+    output_embeddings = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if output_embeddings is not None:
+        pretrained |= {id(p) for p in output_embeddings.parameters()}
+    return {name for name, p in model.named_parameters() if id(p) not in pretrained}
 
 
 def adapt(model: nn.Module, method: Method, layout: Layout) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
-from transformers import AutoModelForSequenceClassification, PretrainedConfig
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, PretrainedConfig
 from transformers.pytorch_utils import Conv1D
 
 from harness.errors import bad_choice, bad_value
@@ -67,11 +67,13 @@ def meta_model(arch: PretrainedConfig) -> nn.Module:
     """The architecture built on the ``meta`` device (no memory, about a second even for 1.5B parameters).
 
     Formulas that cannot be written from config numbers alone without model-specific knowledge (all
-    parameters, biases, one block, an FFN shape) count on this. The sequence-classification model is used:
-    its ``base_model`` is the backbone the harness adapts (for GPT-2 it equals the causal LM's).
+    parameters, biases, one block, an FFN shape) count on this. It is the causal LM when ``arch.architectures``
+    names one (``harness.models.arch_config`` sets it for generation tasks), else the sequence classifier.
     """
     key = arch.to_json_string(use_diff=False)
     if key not in _META_CACHE:
+        causal_lm = any(name.endswith(("ForCausalLM", "LMHeadModel")) for name in arch.architectures or ())
+        model_class = AutoModelForCausalLM if causal_lm else AutoModelForSequenceClassification
         with torch.device("meta"):
-            _META_CACHE[key] = AutoModelForSequenceClassification.from_config(copy.deepcopy(arch))
+            _META_CACHE[key] = model_class.from_config(copy.deepcopy(arch))
     return _META_CACHE[key]

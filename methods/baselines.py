@@ -7,7 +7,7 @@ from transformers import PretrainedConfig
 
 from harness.errors import bad_value
 from harness.layout import Layout
-from harness.plugins import Method
+from harness.plugins import Method, head_parameter_names
 from harness.registry import register_method
 from methods._common import meta_model, n_layers
 
@@ -22,14 +22,16 @@ def is_bias(name: str) -> bool:
 
 @register_method("full")
 class Full(Method):
-    """Every backbone parameter trains."""
+    """Every parameter trains: the backbone, and an LM's output embedding where it is not tied to the input
+    one (Llama); the task head is counted apart."""
 
     def apply(self, model: nn.Module, layout: Layout) -> None:
-        for p in model.base_model.parameters():
-            p.requires_grad_(True)
+        model.requires_grad_(True)
 
     def formula_params(self, arch: PretrainedConfig, layout: Layout) -> int:
-        return _numel(meta_model(arch).base_model.parameters())
+        meta = meta_model(arch)
+        heads = head_parameter_names(meta)
+        return _numel(p for n, p in meta.named_parameters() if n not in heads)
 
 
 @register_method("fttop2")

@@ -32,7 +32,8 @@ from methods._wrap import wrap_targets
 INITS = ("kaiming", "gaussian")
 # attribute of a merged model holding the LoRA wrappers taken out of it, by module path
 DETACHED = "_lora_detached"
-SQUARE = ("q", "k", "v", "o")
+# d x d in every architecture; k and v are not under grouped-query attention (Llama), so they are read off it
+SQUARE = ("q", "o")
 
 
 @dataclass
@@ -115,7 +116,7 @@ class LoRAModule(nn.Module):
 
 
 def target_dims(arch: PretrainedConfig, layout: Layout, name: str) -> tuple[int, int]:
-    """(d_in, d_out) of one target matrix; q/k/v/o are d x d, the FFN ones are read off a meta build."""
+    """(d_in, d_out) of one target matrix: q and o are d x d; k, v and the FFN ones are read off a meta build."""
     if name in SQUARE:
         return hidden_size(arch), hidden_size(arch)
     t = layout.target(name)
