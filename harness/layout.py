@@ -14,8 +14,6 @@ from torch import nn
 
 from harness.errors import bad_choice
 
-TARGET_NAMES = ("q", "k", "v", "o", "ffn_in", "ffn_out")
-
 
 @dataclass(frozen=True)
 class Target:

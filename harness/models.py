@@ -77,7 +77,6 @@ def build_model(
     if task_kind not in MODEL_CLASSES:
         raise ConfigError(f"task kind {task_kind!r} is not valid; choose one of: {', '.join(MODEL_CLASSES)}")
     model_class = MODEL_CLASSES[task_kind]
-    config = arch_config(model_cfg, task_kind, num_labels)
     if model_cfg.get("pretrained", True) and str(device) != "meta":
         extra: dict[str, Any] = {} if task_kind == "generation" else {"num_labels": num_labels}
         if task_kind == "regression":
@@ -85,7 +84,7 @@ def build_model(
         model = model_class.from_pretrained(weights_location(model_cfg), **extra)
     else:
         with torch.device(device):
-            model = model_class.from_config(config)
+            model = model_class.from_config(arch_config(model_cfg, task_kind, num_labels))
     if model.config.pad_token_id is None and model.config.eos_token_id is not None:
         model.config.pad_token_id = model.config.eos_token_id
     return model

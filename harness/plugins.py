@@ -46,7 +46,23 @@ class NoConfig:
     """For plugins without hyperparameters."""
 
 
-class Method:
+class Plugin:
+    """What methods and tasks share: a ``Config`` dataclass that validates their YAML node."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type] = NoConfig
+    group: ClassVar[str]
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+
+    @classmethod
+    def from_config(cls, values: Mapping) -> Plugin:
+        """Build from the YAML node ``method`` / ``task`` (validated against ``Config``)."""
+        return cls(typed_config(cls.Config, values, cls.group))
+
+
+class Method(Plugin):
     """An adaptation method: changes a built model in place and decides which parameters train.
 
     Before ``apply`` the harness freezes every parameter; ``apply`` inserts the method's modules and sets
@@ -54,16 +70,7 @@ class Method:
     (the parameters outside ``model.base_model``). ``method_params`` is what trains, minus the head.
     """
 
-    name: ClassVar[str]
-    Config: ClassVar[type] = NoConfig
-
-    def __init__(self, cfg: Any) -> None:
-        self.cfg = cfg
-
-    @classmethod
-    def from_config(cls, values: Mapping) -> Method:
-        """Build from the YAML node ``method`` (validated against ``Config``)."""
-        return cls(typed_config(cls.Config, values, "method"))
+    group = "method"
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         """Raise ConfigError for hyperparameters that cannot work with this model (called before building)."""
@@ -86,7 +93,7 @@ class Method:
         """Undo ``merge``."""
 
 
-class Task:
+class Task(Plugin):
     """A dataset, its preprocessing, its metric and the metric that selects the best epoch.
 
     ``kind`` is ``"classification"``, ``"regression"`` or ``"generation"`` (causal LM; loss on the
@@ -94,19 +101,10 @@ class Task:
     or ``AutoModelForCausalLM`` from it.
     """
 
-    name: ClassVar[str]
-    Config: ClassVar[type] = NoConfig
+    group = "task"
     kind: ClassVar[str] = "classification"
     metric_for_best: ClassVar[str] = "accuracy"
     greater_is_better: ClassVar[bool] = True
-
-    def __init__(self, cfg: Any) -> None:
-        self.cfg = cfg
-
-    @classmethod
-    def from_config(cls, values: Mapping) -> Task:
-        """Build from the YAML node ``task`` (validated against ``Config``)."""
-        return cls(typed_config(cls.Config, values, "task"))
 
     @property
     def num_labels(self) -> int:

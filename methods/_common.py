@@ -10,8 +10,8 @@ from torch import nn
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, PretrainedConfig
 from transformers.pytorch_utils import Conv1D
 
-from harness.errors import bad_choice, bad_value
-from harness.layout import TARGET_NAMES, Layout
+from harness.errors import bad_value
+from harness.layout import Layout
 
 
 def n_layers(arch: PretrainedConfig) -> int:
@@ -34,15 +34,13 @@ def check_non_negative(key: str, value: int) -> None:
         raise bad_value(key, value, "must be >= 0")
 
 
-def check_targets(targets: Iterable[str], layout: Layout | None = None) -> None:
-    """Every target must be one of q, k, v, o, ffn_in, ffn_out (and mapped by this model's layout)."""
+def check_targets(targets: Iterable[str], layout: Layout) -> None:
+    """Every target must be mapped by this model's layout (q, k, v, o, ffn_in, ffn_out, or what its YAML adds)."""
     targets = list(targets)
     if not targets:
-        raise bad_value("method.targets", targets, f"name at least one of: {', '.join(TARGET_NAMES)}")
-    valid = TARGET_NAMES if layout is None else [t for t in TARGET_NAMES if t in layout.targets]
+        raise bad_value("method.targets", targets, f"name at least one of: {', '.join(sorted(layout.targets))}")
     for t in targets:
-        if t not in valid:
-            raise bad_choice("method.targets", t, valid)
+        layout.target(t)
     if len(set(targets)) != len(targets):
         raise bad_value("method.targets", targets, "each target at most once")
 

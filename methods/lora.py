@@ -22,7 +22,6 @@ from methods._common import (
     check_positive,
     check_targets,
     features,
-    hidden_size,
     is_transposed,
     meta_model,
     n_layers,
@@ -32,8 +31,6 @@ from methods._wrap import wrap_targets
 INITS = ("kaiming", "gaussian")
 # attribute of a merged model holding the LoRA wrappers taken out of it, by module path
 DETACHED = "_lora_detached"
-# d x d in every architecture; k and v are not under grouped-query attention (Llama), so they are read off it
-SQUARE = ("q", "o")
 
 
 @dataclass
@@ -116,9 +113,8 @@ class LoRAModule(nn.Module):
 
 
 def target_dims(arch: PretrainedConfig, layout: Layout, name: str) -> tuple[int, int]:
-    """(d_in, d_out) of one target matrix: q and o are d x d; k, v and the FFN ones are read off a meta build."""
-    if name in SQUARE:
-        return hidden_size(arch), hidden_size(arch)
+    """(d_in, d_out) of one target matrix (one slice of a fused one), read off a meta build of the architecture:
+    d x d for q and o, narrower k/v under grouped-query attention, d x d_ff for the FFN."""
     t = layout.target(name)
     d_in, d_out = features(layout.block_list(meta_model(arch))[0].get_submodule(t.path))
     return d_in, d_out // t.n_slices

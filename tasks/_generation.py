@@ -95,6 +95,10 @@ class GenerationTask(Task):
     Config = GenerationConfig
     file_hint: ClassVar[str] = ""
 
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        self._evaluations = 0  # numbers the hypothesis files of successive evaluations
+
     # ---------------------------------------------------------------------------------------- checks
     def validate(self) -> None:
         cfg = self.cfg
@@ -228,7 +232,7 @@ class GenerationTask(Task):
 
     def evaluate(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: EvalContext) -> dict:
         """Decode each unique source once, score against all its references; ``validation`` unprefixed."""
-        self._evaluations = getattr(self, "_evaluations", 0) + 1
+        self._evaluations += 1
         was_training = model.training
         model.eval()
         result: dict[str, float] = {}
@@ -241,9 +245,7 @@ class GenerationTask(Task):
                 ):
                     prompts.setdefault(source, list(ids[:end]))
                     refs.setdefault(source, []).append(reference)
-                sources = list(prompts)
-                if self.cfg.max_eval_sources is not None:
-                    sources = sources[: self.cfg.max_eval_sources]
+                sources = list(prompts)  # load() already kept only the first max_eval_sources
                 hyps = self.generate(model, tokenizer, [prompts[s] for s in sources], ctx.batch_size, ctx.device)
                 groups = [refs[s] for s in sources]
                 self.write_outputs(ctx, split, sources, groups, hyps)

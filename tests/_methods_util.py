@@ -7,23 +7,21 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from torch import nn
 
+from harness.composition import compose_run_config
 from harness.layout import Layout
 from harness.models import build_model
 from harness.plugin_loading import load_method
 from harness.plugins import Method, adapt
 
-CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
 TINY = ["tiny-roberta", "tiny-gpt2", "tiny-deberta-v2", "tiny-bert"]
 KIND = {"tiny-gpt2": "generation"}
 
 
 def compose_cfg(model: str, method: str = "lora", overrides: tuple[str, ...] = ()) -> DictConfig:
-    with initialize_config_dir(config_dir=CONF, version_base=None):
-        return compose(config_name="config", overrides=[f"model={model}", f"method={method}", *overrides])
+    return compose_run_config([f"model={model}", f"method={method}", *overrides])
 
 
 def build(model: str, method: str | None = None, overrides: tuple[str, ...] = (), seed: int = 0,

@@ -50,3 +50,11 @@ def test_trains_through_the_runner(tmp_path):
                                      f"output_root={tmp_path}"]))
     assert record["train"]["steps"] == 4 and "accuracy" in record["best"]["metrics"]
     assert record["params"]["method_params"] == record["params"]["formula_params"] > 0
+
+
+def test_a_target_added_in_yaml_is_adaptable():
+    """The targets a method may name are the layout's: a YAML entry (Llama's gate projection) adds one."""
+    cfg = compose_run_config(["model=tiny-llama", "method=lora", "method.r=4", "method.targets=[ffn_gate]",
+                              "+model.layout.targets.ffn_gate={path:mlp.gate_proj}"])
+    report = count_params(cfg.model, cfg.method, "generation")
+    assert report["method_params"] == report["formula_params"] == 2 * 4 * (32 + 64)
