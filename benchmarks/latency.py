@@ -16,11 +16,11 @@ import time
 
 import torch
 
-from harness.composition import compose_run_config
-from harness.layout import Layout
-from harness.models import build_model
-from harness.plugin_loading import load_method
-from harness.plugins import adapt
+from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.layout import Layout
+from adaptbench.harness.models import build_model
+from adaptbench.harness.plugin_loading import load_method
+from adaptbench.harness.plugins import adapt
 
 # (label, method overrides or None for the unadapted model, merge after adapting)
 VARIANTS = [
@@ -70,8 +70,12 @@ def main() -> None:
     times = measure(models, args.batch, args.seq, args.trials)
     base = statistics.median(times["base"])
     result = {
-        "model": args.model, "batch": args.batch, "seq": args.seq, "trials": args.trials,
-        "device": "cpu", "threads": torch.get_num_threads(),
+        "model": args.model,
+        "batch": args.batch,
+        "seq": args.seq,
+        "trials": args.trials,
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
         "median_ms": {k: round(statistics.median(v), 2) for k, v in times.items()},
         "ratio_to_base": {k: round(statistics.median(v) / base, 3) for k, v in times.items()},
     }

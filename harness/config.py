@@ -12,22 +12,22 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from harness.checkpoint import init_checkpoint
-from harness.errors import ConfigError, bad_choice, bad_value
-from harness.layout import Layout
-from harness.models import arch_config
-from harness.plugin_loading import load_method, load_task
-from harness.plugins import Method, Task, typed_config
+from adaptbench.harness.checkpoint import init_checkpoint
+from adaptbench.harness.config_tree import group_options
+from adaptbench.harness.errors import ConfigError, bad_choice, bad_value
+from adaptbench.harness.layout import Layout
+from adaptbench.harness.models import arch_config
+from adaptbench.harness.plugin_loading import load_method, load_task
+from adaptbench.harness.plugins import Method, Task, typed_config
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = ("method", "model", "task", "trainer", "logger", "experiment")
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
 class TrainerConfig:
-    lr: float = 5e-4
+    # None: the method's own default (``lr`` in its YAML), else FALLBACK_LR
+    lr: Any = None
     epochs: int = 3
     max_steps: int = -1
     batch_size: int = 16
@@ -48,6 +48,10 @@ class TrainerConfig:
     extra_args: dict = field(default_factory=dict)
 
 
+FALLBACK_LR = 5e-4
+"""The learning rate of a method whose YAML names none and of a run that sets no ``trainer.lr``."""
+
+
 @dataclass
 class RunPlan:
     """Everything validated: what the runner needs to build and train."""
@@ -56,24 +60,30 @@ class RunPlan:
     task: Task
     trainer: TrainerConfig
     layout: Layout
-    # trained method tensors to start from (``task.init_from``: the paper's MNLI-adapted start for MRPC/RTE/STS-B)
+    # where ``trainer.lr`` came from: "trainer.lr" (set for this run), "method.lr" (the method's default) or
+    # "fallback" (FALLBACK_LR); recorded with the run
+    lr_source: str = "trainer.lr"
+    # trained method tensors to start from (``init_from``: the paper's MNLI-adapted start for MRPC/RTE/STS-B)
     init_from: Path | None = None
 
 
-def group_options(group: str) -> list[str]:
-    """The choices of a config group: its YAML files plus plugins registered without one."""
-    options = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
-    if group in ("method", "task"):
-        from harness.registry import METHODS, TASKS
-
-        options |= set((METHODS if group == "method" else TASKS).names())
-    return sorted(options)
+def resolve_lr(trainer: TrainerConfig, method_node: Any) -> str:
+    """Fill ``trainer.lr`` when unset: the method's own default, else FALLBACK_LR. Returns where it came from."""
+    if trainer.lr is not None:
+        source = "trainer.lr"
+    elif method_node.get("lr") is not None:
+        trainer.lr, source = method_node.lr, "method.lr"
+    else:
+        trainer.lr, source = FALLBACK_LR, "fallback"
+    value = trainer.lr
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise bad_value(source, value, "must be a finite number > 0")
+    trainer.lr = float(value)
+    return source
 
 
 def validate_trainer(node: Any) -> TrainerConfig:
     trainer: TrainerConfig = typed_config(TrainerConfig, node, "trainer")
-    if trainer.lr <= 0:
-        raise bad_value("trainer.lr", trainer.lr, "must be > 0")
     for key in ("batch_size", "eval_batch_size", "grad_accum", "max_seq_len"):
         if getattr(trainer, key) <= 0:
             raise bad_value(f"trainer.{key}", getattr(trainer, key), "must be > 0")
@@ -103,13 +113,18 @@ def validate(cfg: DictConfig) -> RunPlan:
         if not isinstance(cfg.get(group), DictConfig) or "name" not in cfg[group]:
             raise ConfigError(f"{group} is not set; choose one of: {', '.join(group_options(group))}")
     trainer = validate_trainer(cfg.trainer)
+    lr_source = resolve_lr(trainer, cfg.method)
     method = load_method(cfg.method)
     task = load_task(cfg.task)
     layout = Layout.from_config(cfg.model.layout)
     method.validate(arch_config(cfg.model, task.kind, task.num_labels), layout)
     task.validate()
-    init_from = cfg.task.get("init_from")
+    init_from = cfg.get("init_from")
     return RunPlan(
-        method=method, task=task, trainer=trainer, layout=layout,
+        method=method,
+        task=task,
+        trainer=trainer,
+        layout=layout,
+        lr_source=lr_source,
         init_from=init_checkpoint(init_from) if init_from else None,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from harness.errors import bad_choice
+from adaptbench.harness.errors import bad_choice
 
 
 @dataclass(frozen=True)

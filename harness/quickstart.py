@@ -6,10 +6,9 @@ from collections.abc import Sequence
 
 from omegaconf import OmegaConf
 
-from harness.composition import compose_run_config
-from harness.config import CONF_DIR
-from harness.report import comparison_table, print_table
-from harness.runner import run
+from adaptbench.harness.config_tree import CONF_DIR, compose_run_config
+from adaptbench.harness.report import comparison_table, print_table
+from adaptbench.harness.runner import run
 
 
 def quickstart(extra_overrides: Sequence[str] = ()) -> list[dict]:
@@ -19,5 +18,7 @@ def quickstart(extra_overrides: Sequence[str] = ()) -> list[dict]:
         overrides = [*plan.common, *run_overrides, *extra_overrides]
         records.append(run(compose_run_config(overrides)))
     first = records[0]
-    print_table(comparison_table(records, f"adaptbench quickstart: {first['model']} on {first['task']} (dev)"))
+    print_table(
+        comparison_table(records, f"adaptbench quickstart: {first['model']} on {first['task']} (dev)")
+    )
     return records

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import socket
@@ -13,15 +14,90 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from omegaconf import DictConfig, OmegaConf
 
-RECORD_VERSION = 1
+from adaptbench.harness.errors import ConfigError
+
+log = logging.getLogger("adaptbench")
+
+RECORD_VERSION = 2
 # Config keys that do not change a run's result (where it writes, how it logs, how fast it evaluates).
 NON_RESULT_KEYS = ("output_root", "resume", "logger", "device", "hydra")
 NON_RESULT_TRAINER_KEYS = ("eval_batch_size", "save_trainable", "checkpoint")
 PACKAGES = ("adaptbench", "torch", "transformers", "datasets", "accelerate", "hydra-core", "peft", "wandb")
+
+
+Status = Literal["complete", "failed", "diverged"]
+
+
+class Evaluation(TypedDict):
+    """One evaluation of a run (every epoch or every N steps, and at the last step)."""
+
+    epoch: float
+    step: int
+    metrics: dict[str, Any]
+    eval_seconds: float
+
+
+class ParamCounts(TypedDict):
+    """``method_params`` is the paper's |Θ| (without the task head); see harness.accounting."""
+
+    method_params: int
+    head_params: int
+    trainable_params: int
+    total_params: int
+    formula_params: int
+
+
+class TrainStats(TypedDict):
+    steps: int
+    train_loss: float | None
+    train_seconds: float
+    eval_seconds: float
+    train_samples_per_second: float | None
+    train_examples: int
+
+
+class _RecordKeys(TypedDict):
+    record_version: int
+    status: Status
+    config_hash: str
+    run_name: str
+    method: str
+    model: str
+    task: str
+    seed: int
+    config: dict[str, Any]
+
+
+class Record(_RecordKeys, total=False):
+    """The one schema of a run record: written by the runner, read by ``adaptbench table`` and the plots.
+
+    Every record has the keys of ``_RecordKeys``; a complete run also has the rest. ``best`` is the evaluation
+    that the paper reports (each seed at its best epoch, by ``metric_for_best``)."""
+
+    metric_for_best: str
+    best: Evaluation | None
+    history: list[Evaluation]
+    params: ParamCounts
+    train: TrainStats
+    lr: float
+    lr_source: str
+    resumed_from: str | None
+    wall_seconds: float
+    peak_memory_bytes: int
+    peak_memory_kind: str
+    provenance: dict[str, Any]
+    error: str
+
+
+REQUIRED_KEYS = frozenset(_RecordKeys.__annotations__)
+
+
+class RecordError(ConfigError):
+    """A file under a records folder that is not a readable adaptbench record."""
 
 
 def result_config(cfg: DictConfig | Mapping) -> dict:
@@ -68,28 +144,44 @@ def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
         raise
 
 
-def read_record(path: Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+def read_record(path: str | Path) -> Record:
+    """A record file, checked to be one (RecordError naming the file otherwise)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RecordError(f"{path}: not a readable record ({type(err).__name__}: {err})") from None
+    if not isinstance(data, dict) or not REQUIRED_KEYS <= data.keys():
+        missing = sorted(REQUIRED_KEYS - data.keys()) if isinstance(data, dict) else ["(not a JSON object)"]
+        raise RecordError(f"{path}: not an adaptbench record (missing {', '.join(missing)})")
+    return data  # type: ignore[return-value]
 
 
-def iter_records(root: str | Path) -> Iterator[dict]:
-    """Every record under ``<root>/records`` (or under ``root`` itself if it has no ``records`` folder)."""
+def iter_records(root: str | Path) -> Iterator[Record]:
+    """Every record under ``<root>/records`` (or under ``root`` itself if it has no ``records`` folder); files
+    that are not records (corrupt, truncated, foreign JSON) are skipped with one warning line each."""
     base = Path(root) / "records"
     base = base if base.is_dir() else Path(root)
     for path in sorted(base.rglob("*.json")):
-        yield read_record(path)
+        try:
+            yield read_record(path)
+        except RecordError as err:
+            log.warning("skipped: %s", err)
 
 
 def git_commit() -> str | None:
     """The commit of the checkout the harness runs from, with ``-dirty`` when it has local changes."""
     repo = Path(__file__).resolve().parents[1]
     try:
-        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        commit = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         if commit.returncode != 0:
             return None
         dirty = subprocess.run(
             ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):

@@ -7,7 +7,7 @@ prefix, l_p..l_p+l_i-1 the infix.
 
 from __future__ import annotations
 
-from harness.errors import ConfigError
+from adaptbench.harness.errors import ConfigError
 
 # Per-token fields extended alongside input_ids, with the value the reserved positions get
 # (None: copy the neighbouring value).
@@ -51,7 +51,9 @@ def insert_reserved(features: dict, l_p: int, l_i: int, vocab_size: int, prefix_
     prompt_end = features.get("prompt_end")
     infix_at = None if prompt_end is None else max(int(prompt_end), prefix_at) + l_p
     out = dict(features)
-    fields = {k: fill for k, fill in FILL.items() if isinstance(features.get(k), list) and len(features[k]) == n}
+    fields = {
+        k: fill for k, fill in FILL.items() if isinstance(features.get(k), list) and len(features[k]) == n
+    }
     out["input_ids"] = ids[:prefix_at] + [vocab_size + j for j in range(l_p)] + ids[prefix_at:]
     if infix_at is not None:
         out["input_ids"][infix_at:infix_at] = [vocab_size + l_p + j for j in range(l_i)]

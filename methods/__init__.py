@@ -1,5 +1,5 @@
-"""In-tree adaptation methods. Importing this package registers every one of them (``harness.registry``)."""
+"""In-tree adaptation methods. Importing this package registers every one of them (``adaptbench.harness.registry``)."""
 
-from methods import adapters, baselines, compose, lora, prefix
+from adaptbench.methods import adapters, baselines, compose, lora, prefix
 
 __all__ = ["adapters", "baselines", "compose", "lora", "prefix"]

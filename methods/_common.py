@@ -10,8 +10,8 @@ from torch import nn
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, PretrainedConfig
 from transformers.pytorch_utils import Conv1D
 
-from harness.errors import bad_value
-from harness.layout import Layout
+from adaptbench.harness.errors import bad_value
+from adaptbench.harness.layout import Layout
 
 
 def n_layers(arch: PretrainedConfig) -> int:
@@ -38,7 +38,9 @@ def check_targets(targets: Iterable[str], layout: Layout) -> None:
     """Every target must be mapped by this model's layout (q, k, v, o, ffn_in, ffn_out, or what its YAML adds)."""
     targets = list(targets)
     if not targets:
-        raise bad_value("method.targets", targets, f"name at least one of: {', '.join(sorted(layout.targets))}")
+        raise bad_value(
+            "method.targets", targets, f"name at least one of: {', '.join(sorted(layout.targets))}"
+        )
     for t in targets:
         layout.target(t)
     if len(set(targets)) != len(targets):
@@ -66,7 +68,7 @@ def meta_model(arch: PretrainedConfig) -> nn.Module:
 
     Formulas that cannot be written from config numbers alone without model-specific knowledge (all
     parameters, biases, one block, an FFN shape) count on this. It is the causal LM when ``arch.architectures``
-    names one (``harness.models.arch_config`` sets it for generation tasks), else the sequence classifier.
+    names one (``adaptbench.harness.models.arch_config`` sets it for generation tasks), else the sequence classifier.
     """
     key = arch.to_json_string(use_diff=False)
     if key not in _META_CACHE:

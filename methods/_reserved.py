@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.layout import Layout
+from adaptbench.harness.layout import Layout
 
 ATTR = "reserved_positions"
 
@@ -49,7 +49,9 @@ class ReservedPositions(nn.Module):
     # -- hooks -------------------------------------------------------------------------------------------
     def _base_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         ids = kwargs.get("input_ids", args[0] if args else None)
-        if isinstance(ids, torch.Tensor):  # a new sequence; with inputs_embeds only, keep what the embedding saw
+        if isinstance(
+            ids, torch.Tensor
+        ):  # a new sequence; with inputs_embeds only, keep what the embedding saw
             self._state = None
 
     def _base_post_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
@@ -66,7 +68,9 @@ class ReservedPositions(nn.Module):
                     f"token id {top} is beyond the vocabulary ({self.vocab_size}) and the {self.n} reserved ids"
                 )
         self._call = (mask, rid)
-        if self._state is None:  # the first lookup of a forward pass is input_ids (GPT-2 reuses wte for types)
+        if (
+            self._state is None
+        ):  # the first lookup of a forward pass is input_ids (GPT-2 reuses wte for types)
             self._state = (mask, rid)
         return (ids.masked_fill(mask, 0), *args[1:])
 

@@ -16,12 +16,12 @@ import torch
 from torch import nn
 from transformers import PretrainedConfig
 
-from harness.errors import bad_value
-from harness.layout import Layout
-from harness.plugins import Method
-from harness.registry import register_method
-from methods._common import check_positive, features, hidden_size, n_layers
-from methods._wrap import wrap_targets
+from adaptbench.harness.errors import bad_value
+from adaptbench.harness.layout import Layout
+from adaptbench.harness.plugins import Method
+from adaptbench.harness.registry import register_method
+from adaptbench.methods._common import check_positive, features, hidden_size, n_layers
+from adaptbench.methods._wrap import wrap_targets
 
 
 class Adapter(nn.Module):
@@ -150,4 +150,6 @@ class AdapterD(_Adapters):
         super().validate(arch, layout)
         L = n_layers(arch)
         if not 0 <= self.cfg.drop < L:
-            raise bad_value("method.drop", self.cfg.drop, f"must be in [0, {L - 1}] (the model has L={L} blocks)")
+            raise bad_value(
+                "method.drop", self.cfg.drop, f"must be in [0, {L - 1}] (the model has L={L} blocks)"
+            )

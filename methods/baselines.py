@@ -5,11 +5,11 @@ from __future__ import annotations
 from torch import nn
 from transformers import PretrainedConfig
 
-from harness.errors import bad_value
-from harness.layout import Layout
-from harness.plugins import Method, head_parameter_names
-from harness.registry import register_method
-from methods._common import meta_model, n_layers
+from adaptbench.harness.errors import bad_value
+from adaptbench.harness.layout import Layout
+from adaptbench.harness.plugins import Method, head_parameter_names
+from adaptbench.harness.registry import register_method
+from adaptbench.methods._common import meta_model, n_layers
 
 
 def _numel(params) -> int:
@@ -42,7 +42,9 @@ class FTTop2(Method):
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         if n_layers(arch) < self.TOP:
-            raise bad_value("model.arch.num_hidden_layers", n_layers(arch), f"fttop2 needs >= {self.TOP} blocks")
+            raise bad_value(
+                "model.arch.num_hidden_layers", n_layers(arch), f"fttop2 needs >= {self.TOP} blocks"
+            )
 
     def apply(self, model: nn.Module, layout: Layout) -> None:
         for block in list(layout.block_list(model))[-self.TOP :]:

@@ -7,16 +7,17 @@ its own Config knows. Reserved positions and |Θ| formulas add up.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 from transformers import PretrainedConfig
 
-from harness.errors import ConfigError, bad_value
-from harness.layout import Layout
-from harness.plugins import RESERVED_KEYS, Method
-from harness.registry import METHODS, register_method
+from adaptbench.harness.errors import ConfigError, bad_value
+from adaptbench.harness.layout import Layout
+from adaptbench.harness.plugins import HARNESS_KEYS, Method
+from adaptbench.harness.registry import METHODS, register_method
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Compose(Method):
         if "compose" in names:
             raise bad_value("method.components", names, "compose cannot contain itself")
         classes = [METHODS.get(n) for n in names]
-        settings = {k: v for k, v in values.items() if k not in (*RESERVED_KEYS, "components")}
+        settings = {k: v for k, v in values.items() if k not in (*HARNESS_KEYS, "components")}
         known: dict[str, list[str]] = {}
         for n, c in zip(names, classes, strict=True):
             for f in dataclasses.fields(c.Config):
@@ -59,9 +60,12 @@ class Compose(Method):
         return cls(ComposeConfig(components=names), components)
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
-        prefixed = [c.name for c in self.components if c.reserved_positions() != (0, 0)]
+        # a method that takes input positions is a prefix method; two would fight over the same positions
+        prefixed = [c.name for c in self.components if c.input_length(1 << 20) < 1 << 20]
         if len(prefixed) > 1:
-            raise bad_value("method.components", [c.name for c in self.components], "at most one prefix method")
+            raise bad_value(
+                "method.components", [c.name for c in self.components], "at most one prefix method"
+            )
         for c in self.components:
             c.validate(arch, layout)
 
@@ -73,9 +77,28 @@ class Compose(Method):
     def formula_params(self, arch: PretrainedConfig, layout: Layout) -> int:
         return sum(c.formula_params(arch, layout) for c in self.components)
 
-    def reserved_positions(self) -> tuple[int, int]:
-        pairs = [c.reserved_positions() for c in self.components]
-        return (sum(p for p, _ in pairs), sum(i for _, i in pairs))
+    def input_length(self, max_seq_len: int) -> int:
+        for c in self.components:
+            max_seq_len = c.input_length(max_seq_len)
+        return max_seq_len
+
+    def example_transform(
+        self, tokenizer: Any, task_kind: str, vocab_size: int
+    ) -> Callable[[dict], dict] | None:
+        transforms = [
+            t for c in self.components if (t := c.example_transform(tokenizer, task_kind, vocab_size))
+        ]
+        if not transforms:
+            return None
+        if len(transforms) == 1:
+            return transforms[0]
+
+        def chained(example: dict) -> dict:
+            for t in transforms:
+                example = t(example)
+            return example
+
+        return chained
 
     def merge(self, model: nn.Module) -> None:
         for c in self.components:

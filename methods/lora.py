@@ -14,11 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PretrainedConfig
 
-from harness.errors import bad_choice, bad_value
-from harness.layout import Layout, Target, set_submodule
-from harness.plugins import Method
-from harness.registry import register_method
-from methods._common import (
+from adaptbench.harness.errors import bad_choice, bad_value
+from adaptbench.harness.layout import Layout, Target, set_submodule
+from adaptbench.harness.plugins import Method
+from adaptbench.harness.registry import register_method
+from adaptbench.methods._common import (
     check_positive,
     check_targets,
     features,
@@ -26,7 +26,7 @@ from methods._common import (
     meta_model,
     n_layers,
 )
-from methods._wrap import wrap_targets
+from adaptbench.methods._wrap import wrap_targets
 
 INITS = ("kaiming", "gaussian")
 # attribute of a merged model holding the LoRA wrappers taken out of it, by module path
@@ -45,7 +45,9 @@ class LoRAConfig:
 class LoRABranch(nn.Module):
     """The low-rank update of one matrix (or one output slice): x -> scale · B A dropout(x)."""
 
-    def __init__(self, d_in: int, d_out: int, r: int, alpha: float, dropout: float, init: str, like: torch.Tensor):
+    def __init__(
+        self, d_in: int, d_out: int, r: int, alpha: float, dropout: float, init: str, like: torch.Tensor
+    ):
         super().__init__()
         self.lora_A = nn.Parameter(torch.empty(r, d_in, device=like.device, dtype=like.dtype))
         self.lora_B = nn.Parameter(torch.zeros(d_out, r, device=like.device, dtype=like.dtype))

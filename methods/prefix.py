@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 from transformers import PretrainedConfig
 
-from harness.errors import bad_value
-from harness.layout import Layout
-from harness.plugins import Method
-from harness.registry import register_method
-from methods._common import check_non_negative, hidden_size, n_layers
-from methods._reserved import attach
+from adaptbench.harness.errors import bad_value
+from adaptbench.harness.layout import Layout
+from adaptbench.harness.plugins import Method
+from adaptbench.harness.registry import register_method
+from adaptbench.harness.reserved import insert_reserved, usable_length
+from adaptbench.methods._common import check_non_negative, hidden_size, n_layers
+from adaptbench.methods._reserved import attach
 
 
 @dataclass
@@ -37,6 +40,15 @@ class _Prefix(Method):
 
     def reserved_positions(self) -> tuple[int, int]:
         return (self.cfg.prefix_len, self.cfg.infix_len)
+
+    def input_length(self, max_seq_len: int) -> int:
+        return usable_length(max_seq_len, *self.reserved_positions())
+
+    def example_transform(self, tokenizer: Any, task_kind: str, vocab_size: int) -> Callable[[dict], dict]:
+        l_p, l_i = self.reserved_positions()
+        # Encoders pool position 0 ([CLS]/<s>): prefixes go after it. Decoders have no such token.
+        prefix_at = int(task_kind != "generation" and tokenizer.cls_token_id is not None)
+        return lambda ex: insert_reserved(ex, l_p, l_i, vocab_size, prefix_at)
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         check_non_negative("method.prefix_len", self.cfg.prefix_len)

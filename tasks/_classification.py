@@ -8,8 +8,8 @@ import numpy as np
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from harness.evaluation import EvalContext, predict_logits
-from harness.plugins import Task
+from adaptbench.harness.evaluation import EvalContext, predict_logits
+from adaptbench.harness.plugins import Task
 
 
 def prompt_end(input_ids: list[int], tokenizer: PreTrainedTokenizerBase) -> int:
@@ -35,16 +35,20 @@ class SequenceTask(Task):
         def encode(batch: dict) -> dict:
             texts = [batch[field] for field in self.text_fields]
             enc = tokenizer(*texts, truncation=True, max_length=max_length)
-            enc["labels"] = [float(x) for x in batch[self.label_field]] if self.kind == "regression" else [
-                int(x) for x in batch[self.label_field]
-            ]
+            enc["labels"] = (
+                [float(x) for x in batch[self.label_field]]
+                if self.kind == "regression"
+                else [int(x) for x in batch[self.label_field]]
+            )
             enc["prompt_end"] = [prompt_end(ids, tokenizer) for ids in enc["input_ids"]]
             return enc
 
         first = next(iter(raw.values()))
         return raw.map(encode, batched=True, remove_columns=first.column_names)
 
-    def evaluate(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: EvalContext) -> dict:
+    def evaluate(
+        self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: EvalContext
+    ) -> dict:
         """Metrics on every evaluation split: ``validation`` unprefixed, other splits prefixed by their name."""
         result: dict[str, float] = {}
         for split, dataset in data.items():

@@ -24,9 +24,9 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import DataCollatorForSeq2Seq, LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
 
-from harness.errors import ConfigError, bad_value
-from harness.evaluation import EvalContext
-from harness.plugins import Task
+from adaptbench.harness.errors import ConfigError, bad_value
+from adaptbench.harness.evaluation import EvalContext
+from adaptbench.harness.plugins import Task
 
 TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -109,7 +109,9 @@ class GenerationTask(Task):
             )
         folder = Path(cfg.data_dir)
         if not folder.is_dir():
-            raise ConfigError(f"task.data_dir={cfg.data_dir!r} is not a directory; expected a folder with {self.file_hint}")
+            raise ConfigError(
+                f"task.data_dir={cfg.data_dir!r} is not a directory; expected a folder with {self.file_hint}"
+            )
         for key in ("train_file", "eval_file"):
             name = getattr(cfg, key)
             if not (folder / name).is_file():
@@ -138,7 +140,9 @@ class GenerationTask(Task):
             evaluation = [pair for pair in evaluation if pair[0] in keep]
         for name, pairs in (("train_file", train), ("eval_file", evaluation)):
             if not pairs:
-                raise ConfigError(f"task.{name}={getattr(self.cfg, name)!r}: no (source, reference) pairs read")
+                raise ConfigError(
+                    f"task.{name}={getattr(self.cfg, name)!r}: no (source, reference) pairs read"
+                )
 
         def dataset(pairs: list[tuple[str, str]]) -> Dataset:
             return Dataset.from_dict({"source": [s for s, _ in pairs], "reference": [r for _, r in pairs]})
@@ -152,10 +156,14 @@ class GenerationTask(Task):
             raise ConfigError("the tokenizer has neither a bos nor an eos token to separate source and text")
         return sep
 
-    def encode_pair(self, source: str, reference: str, tokenizer: PreTrainedTokenizerBase, max_length: int) -> dict:
+    def encode_pair(
+        self, source: str, reference: str, tokenizer: PreTrainedTokenizerBase, max_length: int
+    ) -> dict:
         """One training example; the prompt keeps at least one completion position within ``max_length``."""
         if max_length < 3:
-            raise ConfigError(f"max sequence length {max_length} leaves no room for source, separator and text")
+            raise ConfigError(
+                f"max sequence length {max_length} leaves no room for source, separator and text"
+            )
         src = tokenizer(source, add_special_tokens=False)["input_ids"]
         ref = tokenizer(" " + reference, add_special_tokens=False)["input_ids"]
         prompt = src[: max_length - 2] + [self.separator_id(tokenizer)]
@@ -172,7 +180,10 @@ class GenerationTask(Task):
         """Tokenised splits; evaluation splits keep ``source`` and ``reference`` for grouping and scoring."""
 
         def encode(batch: dict) -> dict:
-            rows = [self.encode_pair(s, r, tokenizer, max_length) for s, r in zip(batch["source"], batch["reference"], strict=True)]
+            rows = [
+                self.encode_pair(s, r, tokenizer, max_length)
+                for s, r in zip(batch["source"], batch["reference"], strict=True)
+            ]
             return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
         out = {}
@@ -193,7 +204,11 @@ class GenerationTask(Task):
     # ---------------------------------------------------------------------------------------- decoding
     @torch.no_grad()
     def generate(
-        self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompts: list[list[int]], batch_size: int,
+        self,
+        model: nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        prompts: list[list[int]],
+        batch_size: int,
         device: torch.device,
     ) -> list[str]:
         """Beam-search outputs for token-id prompts (left-padded batches), decoded without special tokens."""
@@ -230,7 +245,9 @@ class GenerationTask(Task):
     def score(self, refs: list[list[str]], hyps: list[str]) -> dict[str, float]:
         raise NotImplementedError
 
-    def evaluate(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: EvalContext) -> dict:
+    def evaluate(
+        self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: EvalContext
+    ) -> dict:
         """Decode each unique source once, score against all its references; ``validation`` unprefixed."""
         self._evaluations += 1
         was_training = model.training
@@ -241,12 +258,18 @@ class GenerationTask(Task):
                 prompts: dict[str, list[int]] = {}
                 refs: dict[str, list[str]] = {}
                 for source, reference, ids, end in zip(
-                    dataset["source"], dataset["reference"], dataset["input_ids"], dataset["prompt_end"], strict=True
+                    dataset["source"],
+                    dataset["reference"],
+                    dataset["input_ids"],
+                    dataset["prompt_end"],
+                    strict=True,
                 ):
                     prompts.setdefault(source, list(ids[:end]))
                     refs.setdefault(source, []).append(reference)
                 sources = list(prompts)  # load() already kept only the first max_eval_sources
-                hyps = self.generate(model, tokenizer, [prompts[s] for s in sources], ctx.batch_size, ctx.device)
+                hyps = self.generate(
+                    model, tokenizer, [prompts[s] for s in sources], ctx.batch_size, ctx.device
+                )
                 groups = [refs[s] for s in sources]
                 self.write_outputs(ctx, split, sources, groups, hyps)
                 prefix = "" if split == "validation" else f"{split}_"
@@ -271,5 +294,7 @@ class GenerationTask(Task):
         )
         ref_file = out / f"{split}_references.txt"
         if not ref_file.exists():
-            ref_file.write_text("\n".join("".join(r + "\n" for r in group) for group in refs), encoding="utf-8")
+            ref_file.write_text(
+                "\n".join("".join(r + "\n" for r in group) for group in refs), encoding="utf-8"
+            )
             (out / f"{split}_sources.txt").write_text("".join(s + "\n" for s in sources), encoding="utf-8")

@@ -22,10 +22,10 @@ from typing import Any, ClassVar
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from harness.errors import ConfigError
-from harness.registry import register_task
-from tasks._classification import SequenceTask
-from tasks.metrics.glue import GLUE_MAIN_METRIC, glue_metric
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.registry import register_task
+from adaptbench.tasks._classification import SequenceTask
+from adaptbench.tasks.metrics.glue import GLUE_MAIN_METRIC, glue_metric
 
 # The hub column a TSV header name stands for (header names are matched case-sensitively first, then lowercased).
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
@@ -46,9 +46,6 @@ class GlueConfig:
     # null = Hugging Face datasets.load_dataset("nyu-mll/glue", <config>) (internet or cache); else a folder
     # holding the GLUE TSV files of this task (train.tsv + dev.tsv; MNLI: dev_matched.tsv + dev_mismatched.tsv)
     data_dir: str | None = None
-    # Trainable tensors of an earlier run to start from (the paper starts MRPC/RTE/STS-B from MNLI): a record
-    # .json or its trainable.safetensors; the runner checks and loads it (head excluded).
-    init_from: str | None = None
 
 
 class GlueTask(SequenceTask):
@@ -94,7 +91,9 @@ class GlueTask(SequenceTask):
     # ---------------------------------------------------------------------------------------- loading
     def features(self) -> Features:
         columns: dict[str, Any] = {field: Value("string") for field in self.text_fields}
-        columns["label"] = Value("float32") if self.label_names is None else ClassLabel(names=list(self.label_names))
+        columns["label"] = (
+            Value("float32") if self.label_names is None else ClassLabel(names=list(self.label_names))
+        )
         columns["idx"] = Value("int32")
         return Features(columns)
 
@@ -157,7 +156,9 @@ class GlueTask(SequenceTask):
                         f"header: {', '.join(header)}"
                     )
                 positions[field] = found
-            if header[-1] == "score":  # STS-B: the score is the last field, also on rows with stray extra tabs
+            if (
+                header[-1] == "score"
+            ):  # STS-B: the score is the last field, also on rows with stray extra tabs
                 positions["label"] = -1
             first_line = 2
         width = max(positions.values()) + 1
@@ -174,7 +175,9 @@ class GlueTask(SequenceTask):
             columns["label"].append(self._label(row[positions["label"]], path, n))
             columns["idx"].append(len(columns["idx"]))
         if bad:
-            raise ConfigError(f"{path}: {len(bad)} rows have fewer than {width} tab-separated fields (lines {bad[:5]})")
+            raise ConfigError(
+                f"{path}: {len(bad)} rows have fewer than {width} tab-separated fields (lines {bad[:5]})"
+            )
         return Dataset.from_dict(columns, features=self.features())
 
     # ---------------------------------------------------------------------------------------- scoring
@@ -188,8 +191,16 @@ class Mnli(GlueTask):
     hub_config = "mnli"
     text_fields = ("premise", "hypothesis")
     label_names = ("entailment", "neutral", "contradiction")
-    files = {"train": "train.tsv", "validation": "dev_matched.tsv", "validation_mismatched": "dev_mismatched.tsv"}
-    hub_splits = {"train": "train", "validation_matched": "validation", "validation_mismatched": "validation_mismatched"}
+    files = {
+        "train": "train.tsv",
+        "validation": "dev_matched.tsv",
+        "validation_mismatched": "dev_mismatched.tsv",
+    }
+    hub_splits = {
+        "train": "train",
+        "validation_matched": "validation",
+        "validation_mismatched": "validation_mismatched",
+    }
 
 
 @register_task("sst2")

@@ -11,7 +11,7 @@ Input files (inside ``task.data_dir``; chosen by ``task.train_file`` / ``task.ev
   selects the seen (the 10 DBpedia categories of the training set), unseen (5 new ones) or all entries.
 * DART: the v1.1.1 JSON (a list of ``{"tripleset", "annotations"}``).
 
-Sources are linearised exactly as :mod:`tasks.metrics.nlg` groups references, and scored with its official
+Sources are linearised exactly as :mod:`adaptbench.tasks.metrics.nlg` groups references, and scored with its official
 scorers: E2E's five metrics (BLEU as a fraction) and WebNLG/DART's BLEU (0-100), METEOR and TER.
 """
 
@@ -23,16 +23,31 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError, bad_choice
-from harness.registry import register_task
-from tasks._generation import GenerationConfig, GenerationTask
-from tasks.metrics.nlg import _dart_source, _webnlg_source, score_e2e, score_webnlg_dart
+from adaptbench.harness.errors import ConfigError, bad_choice
+from adaptbench.harness.registry import register_task
+from adaptbench.tasks._generation import GenerationConfig, GenerationTask
+from adaptbench.tasks.metrics.nlg import _dart_source, _webnlg_source, score_e2e, score_webnlg_dart
 
 # E2E attribute names as the LoRA repository's data spells them.
-E2E_KEYS = {"eatType": "Type", "priceRange": "price", "familyFriendly": "family friendly", "customerRating": "customer rating"}
+E2E_KEYS = {
+    "eatType": "Type",
+    "priceRange": "price",
+    "familyFriendly": "family friendly",
+    "customerRating": "customer rating",
+}
 
-WEBNLG_SEEN = ("Airport", "Astronaut", "Building", "City", "ComicsCharacter", "Food", "Monument", "SportsTeam",
-               "University", "WrittenWork")
+WEBNLG_SEEN = (
+    "Airport",
+    "Astronaut",
+    "Building",
+    "City",
+    "ComicsCharacter",
+    "Food",
+    "Monument",
+    "SportsTeam",
+    "University",
+    "WrittenWork",
+)
 """WebNLG 2017's seen categories: the 10 DBpedia categories of its training set."""
 WEBNLG_UNSEEN = ("Athlete", "Artist", "CelestialBody", "MeanOfTransportation", "Politician")
 """The 5 categories only in WebNLG 2017's test set."""
@@ -94,7 +109,9 @@ def read_webnlg_pairs(path: Path, categories: str = "all") -> list[tuple[str, st
         if categories == "seen" and not seen or categories == "unseen" and seen:
             continue
         source = _webnlg_source(item["modifiedtripleset"])
-        pairs.extend((source, lex["lex"].strip()) for lex in item["lexicalisations"] if lex.get("comment") == "good")
+        pairs.extend(
+            (source, lex["lex"].strip()) for lex in item["lexicalisations"] if lex.get("comment") == "good"
+        )
     return pairs
 
 
@@ -103,7 +120,9 @@ def read_dart_pairs(path: Path) -> list[tuple[str, str]]:
     data = json.loads(_read(path))
     if not isinstance(data, list) or not all(isinstance(x, dict) and "tripleset" in x for x in data):
         raise ConfigError(f"{path}: not the DART JSON layout (a list of {{'tripleset', 'annotations'}})")
-    return [(_dart_source(item["tripleset"]), ann["text"].strip()) for item in data for ann in item["annotations"]]
+    return [
+        (_dart_source(item["tripleset"]), ann["text"].strip()) for item in data for ann in item["annotations"]
+    ]
 
 
 @dataclass
@@ -133,7 +152,9 @@ class DartConfig(GenerationConfig):
 @register_task("e2e")
 class E2E(GenerationTask):
     Config = E2EConfig
-    file_hint = "E2E files: the official trainset.csv/devset.csv/testset_w_refs.csv or LoRA's 'MR || text' *.txt"
+    file_hint = (
+        "E2E files: the official trainset.csv/devset.csv/testset_w_refs.csv or LoRA's 'MR || text' *.txt"
+    )
 
     def read_pairs(self, path: Path, evaluation: bool) -> list[tuple[str, str]]:
         return read_e2e_pairs(path)
@@ -162,7 +183,9 @@ class WebNLG(GenerationTask):
 @register_task("dart")
 class Dart(GenerationTask):
     Config = DartConfig
-    file_hint = "DART v1.1.1 JSON files (dart-v1.1.1-full-train.json, dart-v1.1.1-full-dev.json, ...-test.json)"
+    file_hint = (
+        "DART v1.1.1 JSON files (dart-v1.1.1-full-train.json, dart-v1.1.1-full-dev.json, ...-test.json)"
+    )
 
     def read_pairs(self, path: Path, evaluation: bool) -> list[tuple[str, str]]:
         return read_dart_pairs(path)

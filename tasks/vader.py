@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, DatasetDict
 
-from harness.errors import ConfigError, bad_value
-from harness.models import resolve_location
-from harness.registry import register_task
-from tasks._classification import SequenceTask
-from tasks.metrics.glue import accuracy, pearson_spearman
+from adaptbench.harness.errors import ConfigError, bad_value
+from adaptbench.harness.models import resolve_location
+from adaptbench.harness.registry import register_task
+from adaptbench.tasks._classification import SequenceTask
+from adaptbench.tasks.metrics.glue import accuracy, pearson_spearman
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -10,11 +11,11 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from harness.composition import compose_run_config
-from harness.layout import Layout
-from harness.models import build_model
-from harness.plugin_loading import load_method
-from harness.plugins import Method, adapt
+from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.layout import Layout
+from adaptbench.harness.models import build_model
+from adaptbench.harness.plugin_loading import load_method
+from adaptbench.harness.plugins import Method, adapt
 
 TINY = ["tiny-roberta", "tiny-gpt2", "tiny-deberta-v2", "tiny-bert"]
 KIND = {"tiny-gpt2": "generation"}
@@ -24,8 +25,13 @@ def compose_cfg(model: str, method: str = "lora", overrides: tuple[str, ...] = (
     return compose_run_config([f"model={model}", f"method={method}", *overrides])
 
 
-def build(model: str, method: str | None = None, overrides: tuple[str, ...] = (), seed: int = 0,
-          kind: str | None = None) -> tuple[nn.Module, Method | None, Layout, DictConfig]:
+def build(
+    model: str,
+    method: str | None = None,
+    overrides: tuple[str, ...] = (),
+    seed: int = 0,
+    kind: str | None = None,
+) -> tuple[nn.Module, Method | None, Layout, DictConfig]:
     """A tiny model with random weights (seeded), adapted with ``method`` when given, in eval mode."""
     cfg = compose_cfg(model, method or "lora", overrides)
     layout = Layout.from_config(cfg.model.layout)
@@ -51,3 +57,16 @@ def batch(model: nn.Module, n: int = 2, length: int = 7, seed: int = 1) -> dict[
 def logits(model: nn.Module, inputs: dict) -> torch.Tensor:
     with torch.no_grad():
         return model(**inputs).logits
+
+
+def method_batch(method: Method, b: dict, vocab: int, encoder: bool, prompt_end: int = 3) -> dict[str, torch.Tensor]:
+    """``b`` as the runner feeds it to an adapted model: each example through the method's ``example_transform``
+    (prefix methods insert their positions; after [CLS] for encoders, at 0 for decoders)."""
+    tokenizer = SimpleNamespace(cls_token_id=101 if encoder else None)
+    transform = method.example_transform(tokenizer, "classification" if encoder else "generation", vocab)
+    rows = [
+        {"input_ids": ids.tolist(), "attention_mask": m.tolist(), "prompt_end": prompt_end}
+        for ids, m in zip(b["input_ids"], b["attention_mask"], strict=True)
+    ]
+    rows = [transform(r) for r in rows] if transform else rows
+    return {k: torch.tensor([r[k] for r in rows]) for k in ("input_ids", "attention_mask")}

@@ -16,7 +16,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-CLI = [sys.executable, "-m", "harness.cli"]
+CLI = [sys.executable, "-m", "adaptbench.harness.cli"]
 
 
 @pytest.fixture
@@ -27,8 +27,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def run_cli(*args: str, cwd: Path = REPO, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path = REPO, env: dict | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
     """``adaptbench <args>`` in a subprocess, as a user would run it."""
     return subprocess.run(
-        [*CLI, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+        [*CLI, *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

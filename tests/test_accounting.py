@@ -7,10 +7,22 @@ import time
 import pytest
 from _methods_util import compose_cfg
 
-from harness.accounting import count_params
+from adaptbench.harness.accounting import count_params
 
-METHODS = ["full", "fttop2", "bitfit", "prefix_embed", "prefix_layer", "adapter_h", "adapter_l", "adapter_p",
-           "adapter_d", "lora", "lora_pe", "lora_pl"]
+METHODS = [
+    "full",
+    "fttop2",
+    "bitfit",
+    "prefix_embed",
+    "prefix_layer",
+    "adapter_h",
+    "adapter_l",
+    "adapter_p",
+    "adapter_d",
+    "lora",
+    "lora_pe",
+    "lora_pl",
+]
 
 
 @pytest.mark.parametrize("model_name", ["roberta-base", "gpt2-medium", "deberta-v2-xxlarge"])
@@ -38,7 +50,12 @@ def test_method_params_equal_formula(model_name: str, method_name: str) -> None:
         ("roberta-base", "adapter_d", ("method.r=8", "method.drop=5"), 7 * (2 * 768 * 8 + 8 + 768)),
         ("roberta-base", "adapter_l", ("method.r=8",), 12 * (2 * 768 * 8 + 8 + 768) + 2 * 12 * 768),
         ("roberta-base", "lora", ("method.r=2", "method.targets=[ffn_in]"), 12 * 2 * (768 + 3072)),
-        ("gpt2-medium", "lora", ("method.r=2", "method.targets=[q,k,v,o,ffn_in,ffn_out]"), 24 * 2 * (8 * 1024 + 2 * 5 * 1024)),
+        (
+            "gpt2-medium",
+            "lora",
+            ("method.r=2", "method.targets=[q,k,v,o,ffn_in,ffn_out]"),
+            24 * 2 * (8 * 1024 + 2 * 5 * 1024),
+        ),
     ],
 )
 def test_check_figures(model_name: str, method_name: str, overrides: tuple, expected: int) -> None:
@@ -49,6 +66,9 @@ def test_check_figures(model_name: str, method_name: str, overrides: tuple, expe
 
 def test_known_totals() -> None:
     """Full fine-tuning counts the backbone: 124.6M RoBERTa-base minus the pooler, 354.8M GPT-2 medium."""
-    assert count_params(compose_cfg("roberta-base", "full").model, {"name": "full"})["method_params"] == 124_055_040
+    assert (
+        count_params(compose_cfg("roberta-base", "full").model, {"name": "full"})["method_params"]
+        == 124_055_040
+    )
     gen = count_params(compose_cfg("gpt2-medium", "full").model, {"name": "full"}, task_kind="generation")
     assert gen["method_params"] == 354_823_168 and gen["head_params"] == 0  # lm_head is tied to wte

@@ -6,7 +6,7 @@ import pytest
 import torch
 from _methods_util import TINY, batch, build, logits
 
-from methods.adapters import AdaptedModule
+from adaptbench.methods.adapters import AdaptedModule
 
 VARIANTS = {"adapter_h": ("o", "ffn_out"), "adapter_l": ("ffn_out",), "adapter_p": ("ffn_out",)}
 

@@ -4,30 +4,24 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _methods_util import batch, build, logits
+from _methods_util import batch, build, logits, method_batch
 from safetensors.torch import load_file
 
-from harness.checkpoint import load_trainable, save_trainable
-from harness.errors import ConfigError
-from harness.reserved import insert_reserved
+from adaptbench.harness.checkpoint import load_trainable, save_trainable
+from adaptbench.harness.errors import ConfigError
 
 V = 30522
 ARGS = ("method.r=2", "method.prefix_len=2", "method.infix_len=1")
 
 
-def inputs(l_p: int, l_i: int) -> dict[str, torch.Tensor]:
-    b = batch(None)
-    rows = [insert_reserved({"input_ids": i.tolist(), "attention_mask": m.tolist(), "prompt_end": 3}, l_p, l_i, V, 1)
-            for i, m in zip(b["input_ids"], b["attention_mask"], strict=True)]
-    return {k: torch.tensor([r[k] for r in rows]) for k in ("input_ids", "attention_mask")}
-
-
-@pytest.mark.parametrize(("model_name", "method_name"), [("tiny-roberta", "lora_pe"), ("tiny-gpt2", "lora_pl"),
-                                                          ("tiny-deberta-v2", "adapter_h")])
+@pytest.mark.parametrize(
+    ("model_name", "method_name"),
+    [("tiny-roberta", "lora_pe"), ("tiny-gpt2", "lora_pl"), ("tiny-deberta-v2", "adapter_h")],
+)
 def test_round_trip(tmp_path, model_name: str, method_name: str) -> None:
     args = ARGS if method_name.startswith("lora") else ("method.r=2",)
     model, method, _, _ = build(model_name, method_name, args, seed=11, kind="classification")
-    x = inputs(*method.reserved_positions())
+    x = method_batch(method, batch(None), V, encoder=True)
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     for _ in range(3):

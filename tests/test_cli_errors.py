@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from adaptbench.harness.config import validate
+from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.errors import ConfigError
 from conftest import run_cli
-from harness.composition import compose_run_config
-from harness.config import validate
-from harness.errors import ConfigError
 
 
 def assert_one_line_error(result, *fragments: str) -> str:
@@ -21,7 +21,9 @@ def assert_one_line_error(result, *fragments: str) -> str:
 
 
 def test_unknown_method_lists_valid_methods():
-    line = assert_one_line_error(run_cli("run", "method=lroa"), "method='lroa'", "lora", "bitfit", "adapter_h")
+    line = assert_one_line_error(
+        run_cli("run", "method=lroa"), "method='lroa'", "lora", "bitfit", "adapter_h"
+    )
     assert line.startswith("adaptbench: error:")
 
 

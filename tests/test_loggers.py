@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from harness.composition import compose_run_config
-from harness.runner import run
+from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.runner import run
 
 
 def test_wandb_offline_run_per_job(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     for seed in (1, 2):
-        run(compose_run_config(["model=tiny-bert", "method=bitfit", "trainer=tiny", "logger=wandb",
-                                f"seed={seed}", f"output_root={tmp_path}"]))
+        run(
+            compose_run_config(
+                [
+                    "model=tiny-bert",
+                    "method=bitfit",
+                    "trainer=tiny",
+                    "logger=wandb",
+                    f"seed={seed}",
+                    f"output_root={tmp_path}",
+                ]
+            )
+        )
     runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 2
     assert all(list(r.glob("*.wandb")) for r in runs)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from _methods_util import TINY, batch, build, logits
 
-from methods.lora import LoRABranch, LoRAModule
+from adaptbench.methods.lora import LoRABranch, LoRAModule
 
 ALL = "method.targets=[q,k,v,o,ffn_in,ffn_out]"
 
@@ -98,7 +98,11 @@ def test_matches_peft() -> None:
     randomize_b(ours)
     ours_lora = {n: p for n, p in ours.named_parameters() if ".lora." in n}
     theirs_lora = {n: p for n, p in theirs.named_parameters() if "lora_" in n}
-    assert sum(p.numel() for p in ours_lora.values()) == sum(p.numel() for p in theirs_lora.values()) == 2 * 2 * 4 * 64
+    assert (
+        sum(p.numel() for p in ours_lora.values())
+        == sum(p.numel() for p in theirs_lora.values())
+        == 2 * 2 * 4 * 64
+    )
     with torch.no_grad():
         for i, block in enumerate(layout.block_list(ours)):
             for t, path in (("q", "attention.self.query"), ("v", "attention.self.value")):

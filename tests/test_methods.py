@@ -6,22 +6,38 @@ import re
 
 import pytest
 import torch
-from _methods_util import TINY, batch, build, compose_cfg
+from _methods_util import TINY, batch, build, compose_cfg, method_batch
 
-from harness.errors import ConfigError
-from harness.layout import Layout
-from harness.models import arch_config
-from harness.plugin_loading import load_method
-from harness.plugins import head_parameter_names
-from harness.reserved import insert_reserved
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.layout import Layout
+from adaptbench.harness.models import arch_config
+from adaptbench.harness.plugin_loading import load_method
+from adaptbench.harness.plugins import head_parameter_names
 
-METHODS = ["full", "fttop2", "bitfit", "prefix_embed", "prefix_layer", "adapter_h", "adapter_l", "adapter_p",
-           "adapter_d", "lora", "lora_pe", "lora_pl"]
-OVERRIDES = {"adapter_d": ("method.drop=1",), "adapter_h": ("method.r=4",), "adapter_l": ("method.r=4",),
-             "adapter_p": ("method.r=4",), "prefix_embed": ("method.prefix_len=2", "method.infix_len=1"),
-             "prefix_layer": ("method.prefix_len=2", "method.infix_len=1"),
-             "lora_pe": ("method.prefix_len=2", "method.infix_len=1"),
-             "lora_pl": ("method.prefix_len=2", "method.infix_len=1")}
+METHODS = [
+    "full",
+    "fttop2",
+    "bitfit",
+    "prefix_embed",
+    "prefix_layer",
+    "adapter_h",
+    "adapter_l",
+    "adapter_p",
+    "adapter_d",
+    "lora",
+    "lora_pe",
+    "lora_pl",
+]
+OVERRIDES = {
+    "adapter_d": ("method.drop=1",),
+    "adapter_h": ("method.r=4",),
+    "adapter_l": ("method.r=4",),
+    "adapter_p": ("method.r=4",),
+    "prefix_embed": ("method.prefix_len=2", "method.infix_len=1"),
+    "prefix_layer": ("method.prefix_len=2", "method.infix_len=1"),
+    "lora_pe": ("method.prefix_len=2", "method.infix_len=1"),
+    "lora_pl": ("method.prefix_len=2", "method.infix_len=1"),
+}
 
 
 def expected(method: str, layout: Layout, n_blocks: int):
@@ -49,14 +65,12 @@ def expected(method: str, layout: Layout, n_blocks: int):
 def step_inputs(model, method, model_name: str) -> dict:
     """A random batch (with the method's reserved ids inserted) and labels."""
     b = batch(model, n=2, length=6)
-    l_p, l_i = method.reserved_positions()
     vocab = model.get_input_embeddings().weight.shape[0]
-    rows = [insert_reserved({"input_ids": ids.tolist(), "attention_mask": m.tolist(), "prompt_end": 3},
-                            l_p, l_i, vocab, 0 if model_name == "tiny-gpt2" else 1)
-            for ids, m in zip(b["input_ids"], b["attention_mask"], strict=True)]
-    ids = torch.tensor([r["input_ids"] for r in rows])
-    inputs = {"input_ids": ids, "attention_mask": torch.tensor([r["attention_mask"] for r in rows])}
-    inputs["labels"] = ids.masked_fill(ids >= vocab, -100) if model_name == "tiny-gpt2" else torch.tensor([0, 1])
+    inputs = method_batch(method, b, vocab, encoder=model_name != "tiny-gpt2")
+    ids = inputs["input_ids"]
+    inputs["labels"] = (
+        ids.masked_fill(ids >= vocab, -100) if model_name == "tiny-gpt2" else torch.tensor([0, 1])
+    )
     return inputs
 
 
@@ -110,11 +124,23 @@ def _method(name: str, *overrides: str):
     ("name", "overrides", "message"),
     [
         ("lora", ("method.r=0",), "method.r=0 is not valid: must be a positive integer"),
-        ("lora", ("method.targets=[q,x]",), "method.targets='x' is not valid; choose one of: ffn_in, ffn_out, k, o, q, v"),
-        ("lora", ("method.init=xavier",), "method.init='xavier' is not valid; choose one of: gaussian, kaiming"),
+        (
+            "lora",
+            ("method.targets=[q,x]",),
+            "method.targets='x' is not valid; choose one of: ffn_in, ffn_out, k, o, q, v",
+        ),
+        (
+            "lora",
+            ("method.init=xavier",),
+            "method.init='xavier' is not valid; choose one of: gaussian, kaiming",
+        ),
         ("lora", ("method.dropout=1.5",), "method.dropout=1.5 is not valid: must be in [0, 1)"),
         ("adapter_p", ("method.r=-1",), "method.r=-1 is not valid: must be a positive integer"),
-        ("adapter_d", ("method.drop=2",), "method.drop=2 is not valid: must be in [0, 1] (the model has L=2 blocks)"),
+        (
+            "adapter_d",
+            ("method.drop=2",),
+            "method.drop=2 is not valid: must be in [0, 1] (the model has L=2 blocks)",
+        ),
         ("adapter_d", ("method.drop=-1",), "method.drop=-1 is not valid: must be in [0, 1]"),
         ("prefix_embed", ("method.prefix_len=-3",), "method.prefix_len=-3 is not valid: must be >= 0"),
         ("prefix_layer", ("method.infix_len=-1",), "method.infix_len=-1 is not valid: must be >= 0"),
@@ -130,15 +156,24 @@ def test_validate_errors(name: str, overrides: tuple, message: str) -> None:
 
 
 def test_unknown_keys_fail_with_valid_keys() -> None:
-    with pytest.raises(ConfigError, match=r"method.rank is not a setting.*valid keys: alpha, dropout, init, r, targets"):
+    with pytest.raises(
+        ConfigError, match=r"method.rank is not a setting.*valid keys: alpha, dropout, init, r, targets"
+    ):
         _method("lora", "+method.rank=4")
-    with pytest.raises(ConfigError, match=r"method.drop is not a setting of any component.*lora, prefix_embed"):
+    with pytest.raises(
+        ConfigError, match=r"method.drop is not a setting of any component.*lora, prefix_embed"
+    ):
         _method("lora_pe", "+method.drop=1")
 
 
 def test_compose_splits_hyperparameters() -> None:
     method, arch, layout = _method("lora_pe", "method.r=2", "method.prefix_len=3", "method.infix_len=1")
     lora, prefix = method.components
-    assert (lora.cfg.r, lora.cfg.targets, prefix.cfg.prefix_len, prefix.cfg.infix_len) == (2, ["q", "v"], 3, 1)
-    assert method.reserved_positions() == (3, 1)
+    assert (lora.cfg.r, lora.cfg.targets, prefix.cfg.prefix_len, prefix.cfg.infix_len) == (
+        2,
+        ["q", "v"],
+        3,
+        1,
+    )
+    assert method.input_length(128) == 128 - 3 - 1
     assert method.formula_params(arch, layout) == lora.formula_params(arch, layout) + 32 * 4

@@ -10,8 +10,8 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from harness.errors import ConfigError
-from tasks.metrics.glue import (
+from adaptbench.harness.errors import ConfigError
+from adaptbench.tasks.metrics.glue import (
     GLUE_MAIN_METRIC,
     GLUE_METRICS,
     accuracy,

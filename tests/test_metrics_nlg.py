@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sacrebleu.metrics import BLEU
 
-from harness.errors import ConfigError
-from tasks.metrics.coco import MeteorScorer
-from tasks.metrics.mteval import NIST_BETA, corpus_bleu_e2e, corpus_nist
-from tasks.metrics.nlg import (
+from adaptbench.harness.errors import ConfigError
+from adaptbench.tasks.metrics.coco import MeteorScorer
+from adaptbench.tasks.metrics.mteval import NIST_BETA, corpus_bleu_e2e, corpus_nist
+from adaptbench.tasks.metrics.nlg import (
     lora_decode_postprocess,
     read_e2e_refs,
     read_hyps,

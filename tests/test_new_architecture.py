@@ -7,12 +7,24 @@ import pytest
 import torch
 from _methods_util import batch, build, logits
 
-from harness.accounting import count_params
-from harness.composition import compose_run_config
-from harness.runner import run
+from adaptbench.harness.accounting import count_params
+from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.runner import run
 
-METHODS = ["full", "fttop2", "bitfit", "prefix_embed", "prefix_layer", "adapter_h", "adapter_l", "adapter_p",
-           "adapter_d", "lora", "lora_pe", "lora_pl"]
+METHODS = [
+    "full",
+    "fttop2",
+    "bitfit",
+    "prefix_embed",
+    "prefix_layer",
+    "adapter_h",
+    "adapter_l",
+    "adapter_p",
+    "adapter_d",
+    "lora",
+    "lora_pe",
+    "lora_pl",
+]
 EXTRA = {"adapter_d": ["method.drop=1"]}
 
 
@@ -46,15 +58,25 @@ def test_zero_init_methods_leave_outputs_unchanged(method: str):
 
 
 def test_trains_through_the_runner(tmp_path):
-    record = run(compose_run_config(["model=tiny-llama", "method=lora_pl", "task=vader", "trainer=tiny",
-                                     f"output_root={tmp_path}"]))
+    record = run(
+        compose_run_config(
+            ["model=tiny-llama", "method=lora_pl", "task=vader", "trainer=tiny", f"output_root={tmp_path}"]
+        )
+    )
     assert record["train"]["steps"] == 4 and "accuracy" in record["best"]["metrics"]
     assert record["params"]["method_params"] == record["params"]["formula_params"] > 0
 
 
 def test_a_target_added_in_yaml_is_adaptable():
     """The targets a method may name are the layout's: a YAML entry (Llama's gate projection) adds one."""
-    cfg = compose_run_config(["model=tiny-llama", "method=lora", "method.r=4", "method.targets=[ffn_gate]",
-                              "+model.layout.targets.ffn_gate={path:mlp.gate_proj}"])
+    cfg = compose_run_config(
+        [
+            "model=tiny-llama",
+            "method=lora",
+            "method.r=4",
+            "method.targets=[ffn_gate]",
+            "+model.layout.targets.ffn_gate={path:mlp.gate_proj}",
+        ]
+    )
     report = count_params(cfg.model, cfg.method, "generation")
     assert report["method_params"] == report["formula_params"] == 2 * 4 * (32 + 64)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.registry import METHODS, Registry
 from conftest import run_cli
-from harness.errors import ConfigError
-from harness.registry import METHODS, Registry
 
 PLUGIN = '''
 from dataclasses import dataclass
 
-from harness.plugins import Method
+from adaptbench.harness.plugins import Method
 
 
 @dataclass
@@ -61,7 +61,12 @@ def test_entry_point_plugin_trains_through_the_runner(tmp_path):
     install_plugin_package(site)
     out = tmp_path / "out"
     result = run_cli(
-        "run", "method=layernorm_only", "model=tiny-bert", "task=vader", "trainer=tiny", f"output_root={out}",
+        "run",
+        "method=layernorm_only",
+        "model=tiny-bert",
+        "task=vader",
+        "trainer=tiny",
+        f"output_root={out}",
         env={"PYTHONPATH": str(site)},
     )
     assert result.returncode == 0, result.stderr[-3000:]

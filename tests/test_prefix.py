@@ -6,15 +6,20 @@ import pytest
 import torch
 from _methods_util import build
 
-from harness.errors import ConfigError
-from harness.reserved import insert_reserved, usable_length
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.reserved import insert_reserved, usable_length
 
 V = 30522  # the tiny models' vocabulary
 
 
 def test_insert_reserved_encoder() -> None:
-    ex = {"input_ids": [101, 7, 8, 9, 102, 0], "attention_mask": [1, 1, 1, 1, 1, 0],
-          "token_type_ids": [0, 0, 0, 1, 1, 1], "labels": 1, "prompt_end": 3}
+    ex = {
+        "input_ids": [101, 7, 8, 9, 102, 0],
+        "attention_mask": [1, 1, 1, 1, 1, 0],
+        "token_type_ids": [0, 0, 0, 1, 1, 1],
+        "labels": 1,
+        "prompt_end": 3,
+    }
     out = insert_reserved(ex, 2, 1, V, prefix_at=1)
     assert out["input_ids"] == [101, V, V + 1, 7, 8, V + 2, 9, 102, 0]
     assert out["attention_mask"] == [1, 1, 1, 1, 1, 1, 1, 1, 0]  # padding stays masked
@@ -24,7 +29,12 @@ def test_insert_reserved_encoder() -> None:
 
 
 def test_insert_reserved_decoder_token_labels() -> None:
-    ex = {"input_ids": [5, 6, 7, 8], "attention_mask": [1, 1, 1, 1], "labels": [-100, -100, 7, 8], "prompt_end": 2}
+    ex = {
+        "input_ids": [5, 6, 7, 8],
+        "attention_mask": [1, 1, 1, 1],
+        "labels": [-100, -100, 7, 8],
+        "prompt_end": 2,
+    }
     out = insert_reserved(ex, 1, 2, V, prefix_at=0)
     assert out["input_ids"] == [V, 5, 6, V + 1, V + 2, 7, 8]
     assert out["labels"] == [-100, -100, -100, -100, -100, 7, 8]
@@ -37,23 +47,29 @@ def test_insert_reserved_decoder_token_labels() -> None:
 def test_usable_length() -> None:
     assert usable_length(128, 8, 8) == 112
     assert usable_length(128, 0, 0) == 128
-    with pytest.raises(ConfigError, match=r"prefix_len \+ infix_len = 100 \+ 28 = 128 positions but the maximum "
-                                          r"sequence length is 128.*need prefix_len \+ infix_len < 128"):
+    with pytest.raises(
+        ConfigError,
+        match=r"prefix_len \+ infix_len = 100 \+ 28 = 128 positions but the maximum "
+        r"sequence length is 128.*need prefix_len \+ infix_len < 128",
+    ):
         usable_length(128, 100, 28)
     with pytest.raises(ConfigError, match="must be >= 0"):
         usable_length(128, -1, 0)
 
 
 def encoder_inputs() -> dict[str, torch.Tensor]:
-    rows = [insert_reserved({"input_ids": ids, "attention_mask": m, "prompt_end": 3}, 2, 1, V, 1)
-            for ids, m in (([101, 7, 8, 9, 10, 102], [1] * 6), ([101, 11, 12, 13, 102, 0], [1] * 5 + [0]))]
+    rows = [
+        insert_reserved({"input_ids": ids, "attention_mask": m, "prompt_end": 3}, 2, 1, V, 1)
+        for ids, m in (([101, 7, 8, 9, 10, 102], [1] * 6), ([101, 11, 12, 13, 102, 0], [1] * 5 + [0]))
+    ]
     return {k: torch.tensor([r[k] for r in rows]) for k in ("input_ids", "attention_mask")}
 
 
 @pytest.mark.parametrize("model_name", ["tiny-roberta", "tiny-deberta-v2", "tiny-bert", "tiny-gpt2"])
 def test_prefix_embed_lookup_and_attention(model_name: str) -> None:
-    model, _, layout, _ = build(model_name, "prefix_embed", ("method.prefix_len=2", "method.infix_len=1"),
-                                kind="classification")
+    model, _, layout, _ = build(
+        model_name, "prefix_embed", ("method.prefix_len=2", "method.infix_len=1"), kind="classification"
+    )
     rp = model.base_model.reserved_positions
     inputs = encoder_inputs()
     seen = {}
@@ -83,14 +99,16 @@ def test_prefix_embed_lookup_and_attention(model_name: str) -> None:
 
 @pytest.mark.parametrize("model_name", ["tiny-roberta", "tiny-deberta-v2", "tiny-gpt2"])
 def test_prefix_layer_replaces_block_inputs(model_name: str) -> None:
-    model, _, layout, _ = build(model_name, "prefix_layer", ("method.prefix_len=2", "method.infix_len=1"),
-                                kind="classification")
+    model, _, layout, _ = build(
+        model_name, "prefix_layer", ("method.prefix_len=2", "method.infix_len=1"), kind="classification"
+    )
     rp = model.base_model.reserved_positions
     inputs = encoder_inputs()
     ins, outs = [], []
     for block in layout.block_list(model):  # registered after the method's hooks: sees the replaced input
-        block.register_forward_pre_hook(lambda m, a, k: ins.append(a[0] if a else k["hidden_states"]),
-                                       with_kwargs=True)
+        block.register_forward_pre_hook(
+            lambda m, a, k: ins.append(a[0] if a else k["hidden_states"]), with_kwargs=True
+        )
         block.register_forward_hook(lambda m, a, o: outs.append(o[0] if isinstance(o, tuple) else o))
     with torch.no_grad():
         model(**inputs)
@@ -116,7 +134,7 @@ def test_generation_with_kv_cache(method_name: str) -> None:
     uncached = model.generate(ids, use_cache=False, **kw)
     assert cached.shape == (1, ids.shape[1] + 4)
     assert torch.equal(cached, uncached)
-    assert bool((cached[0, ids.shape[1]:] < V).all())
+    assert bool((cached[0, ids.shape[1] :] < V).all())
 
 
 def test_ids_beyond_reserved_fail() -> None:

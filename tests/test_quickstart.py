@@ -3,7 +3,7 @@ LoRA and full fine-tuning must beat the majority-class baseline on dev (takes a 
 
 from __future__ import annotations
 
-from harness.quickstart import quickstart
+from adaptbench.harness.quickstart import quickstart
 
 
 def test_quickstart_beats_the_majority_baseline(tmp_path, capsys):

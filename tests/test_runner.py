@@ -8,15 +8,24 @@ from types import SimpleNamespace
 
 import pytest
 
+from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.records import artifacts_dir, config_hash, write_json_atomic
+from adaptbench.harness.runner import EvalTracker, run
 from conftest import run_cli
-from harness.composition import compose_run_config
-from harness.errors import ConfigError
-from harness.records import artifacts_dir, config_hash, write_json_atomic
-from harness.runner import EvalTracker, run
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny"]
-RECORD_FIELDS = {"config", "config_hash", "best", "history", "params", "train", "wall_seconds",
-                 "peak_memory_bytes", "provenance"}
+RECORD_FIELDS = {
+    "config",
+    "config_hash",
+    "best",
+    "history",
+    "params",
+    "train",
+    "wall_seconds",
+    "peak_memory_bytes",
+    "provenance",
+}
 
 
 def records_under(root: Path) -> list[Path]:
@@ -31,10 +40,16 @@ def test_run_writes_one_complete_record_and_resumes(tmp_path):
     assert RECORD_FIELDS <= set(on_disk)
     assert on_disk["config_hash"] == config_hash(cfg) == record["config_hash"]
     assert on_disk["params"]["method_params"] == on_disk["params"]["formula_params"] > 0
-    assert on_disk["params"]["trainable_params"] == on_disk["params"]["method_params"] + on_disk["params"]["head_params"]
+    assert (
+        on_disk["params"]["trainable_params"]
+        == on_disk["params"]["method_params"] + on_disk["params"]["head_params"]
+    )
     assert on_disk["train"]["steps"] == 4
     train = on_disk["train"]
-    assert 0 < train["train_seconds"] and train["train_seconds"] + train["eval_seconds"] <= on_disk["wall_seconds"]
+    assert (
+        0 < train["train_seconds"]
+        and train["train_seconds"] + train["eval_seconds"] <= on_disk["wall_seconds"]
+    )
     assert train["train_samples_per_second"] > 0
     assert on_disk["best"]["step"] == 4 and "accuracy" in on_disk["best"]["metrics"]
     assert on_disk["provenance"]["packages"]["torch"]
@@ -43,36 +58,52 @@ def test_run_writes_one_complete_record_and_resumes(tmp_path):
     assert not list(path.parent.glob(".*.tmp"))
     # A second identical run is skipped: same record, file untouched.
     mtime = path.stat().st_mtime_ns
-    again = run(compose_run_config([*TINY, "method=lora", f"output_root={tmp_path}", "trainer.save_trainable=true"]))
+    again = run(
+        compose_run_config([*TINY, "method=lora", f"output_root={tmp_path}", "trainer.save_trainable=true"])
+    )
     assert again["config_hash"] == record["config_hash"]
     assert path.stat().st_mtime_ns == mtime
 
 
 def test_config_hash_ignores_where_and_tracks_what():
     base = compose_run_config([*TINY, "method=lora"])
-    assert config_hash(base) == config_hash(compose_run_config([*TINY, "method=lora", "output_root=/elsewhere"]))
+    assert config_hash(base) == config_hash(
+        compose_run_config([*TINY, "method=lora", "output_root=/elsewhere"])
+    )
     assert config_hash(base) != config_hash(compose_run_config([*TINY, "method=lora", "method.r=2"]))
     assert config_hash(base) != config_hash(compose_run_config([*TINY, "method=lora", "seed=2"]))
 
 
 def test_multirun_writes_one_record_per_job(tmp_path):
-    result = run_cli("run", "-m", "method=full,lora", "seed=1,2", *TINY, f"output_root={tmp_path}",
-                     "trainer.max_steps=2")
+    result = run_cli(
+        "run", "-m", "method=full,lora", "seed=1,2", *TINY, f"output_root={tmp_path}", "trainer.max_steps=2"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     records = [json.loads(p.read_text()) for p in records_under(tmp_path)]
-    assert sorted((r["method"], r["seed"]) for r in records) == [("full", 1), ("full", 2), ("lora", 1), ("lora", 2)]
+    assert sorted((r["method"], r["seed"]) for r in records) == [
+        ("full", 1),
+        ("full", 2),
+        ("lora", 1),
+        ("lora", 2),
+    ]
     assert len({r["config_hash"] for r in records}) == 4
-
-
 
 
 @pytest.mark.parametrize(("greater", "expected_step"), [(True, 2), (False, 3)])
 def test_eval_tracker_keeps_the_best_evaluation(greater: bool, expected_step: int, tmp_path):
     scores = iter([0.5, 0.8, 0.1])
-    plan = SimpleNamespace(trainer=SimpleNamespace(eval_every=1), task=SimpleNamespace(metric_for_best="m", greater_is_better=greater))
+    plan = SimpleNamespace(
+        trainer=SimpleNamespace(eval_every=1),
+        task=SimpleNamespace(metric_for_best="m", greater_is_better=greater),
+    )
     logged = []
-    tracker = EvalTracker(lambda model: {"m": next(scores)}, plan, None, SimpleNamespace(log=lambda m, s: logged.append(s)),
-                          tmp_path / "evaluations.json")
+    tracker = EvalTracker(
+        lambda model: {"m": next(scores)},
+        plan,
+        None,
+        SimpleNamespace(log=lambda m, s: logged.append(s)),
+        tmp_path / "evaluations.json",
+    )
     for step in (1, 2, 3):
         tracker.on_step_end(None, SimpleNamespace(global_step=step, epoch=step / 3), None, model=None)
     tracker.on_train_end(None, SimpleNamespace(global_step=3, epoch=1.0), None, model=None)
@@ -102,11 +133,11 @@ def test_init_from_loads_the_method_tensors_not_the_head(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from harness.checkpoint import init_checkpoint, load_trainable
-    from harness.layout import Layout
-    from harness.models import build_model
-    from harness.plugin_loading import load_method
-    from harness.plugins import adapt
+    from adaptbench.harness.checkpoint import init_checkpoint, load_trainable
+    from adaptbench.harness.layout import Layout
+    from adaptbench.harness.models import build_model
+    from adaptbench.harness.plugin_loading import load_method
+    from adaptbench.harness.plugins import adapt
 
     cfg = compose_run_config([*TINY, "method=lora", f"output_root={tmp_path}", "trainer.save_trainable=true"])
     run(cfg)
@@ -122,23 +153,46 @@ def test_init_from_loads_the_method_tensors_not_the_head(tmp_path):
 
 
 def test_task_init_from_starts_stsb_from_an_rte_run(tmp_path, shared_data):
-    """``task.init_from`` end to end: a 2-class RTE run's LoRA tensors start a 1-output STS-B regression run."""
-    common = ["model=tiny-bert", "method=lora", "trainer=tiny", "trainer.save_trainable=true", f"output_root={tmp_path}"]
+    """``init_from`` end to end: a 2-class RTE run's LoRA tensors start a 1-output STS-B regression run."""
+    common = [
+        "model=tiny-bert",
+        "method=lora",
+        "trainer=tiny",
+        "trainer.save_trainable=true",
+        f"output_root={tmp_path}",
+    ]
     run(compose_run_config([*common, "task=rte", f"task.data_dir={shared_data / 'glue_rte'}"]))
     [rte_record] = records_under(tmp_path)
-    stsb = run(compose_run_config([*common, "task=stsb", f"task.data_dir={shared_data / 'glue_stsb'}",
-                                   f"task.init_from={rte_record}"]))
-    assert stsb["config"]["task"]["init_from"] == str(rte_record)
+    stsb = run(
+        compose_run_config(
+            [*common, "task=stsb", f"task.data_dir={shared_data / 'glue_stsb'}", f"init_from={rte_record}"]
+        )
+    )
+    assert stsb["config"]["init_from"] == str(rte_record)
     assert "pearson" in stsb["best"]["metrics"]
-    with pytest.raises(ConfigError, match="task.init_from=.*no trainable.safetensors"):
-        run(compose_run_config([*common, "task=stsb", f"task.data_dir={shared_data / 'glue_stsb'}",
-                                f"task.init_from={tmp_path / 'nothing.json'}"]))
+    with pytest.raises(ConfigError, match="init_from=.*no trainable.safetensors"):
+        run(
+            compose_run_config(
+                [
+                    *common,
+                    "task=stsb",
+                    f"task.data_dir={shared_data / 'glue_stsb'}",
+                    f"init_from={tmp_path / 'nothing.json'}",
+                ]
+            )
+        )
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
     """A run killed mid-way and started again with the same command continues from its last checkpoint and ends
     where an uninterrupted run ends."""
-    overrides = [*TINY, "method=lora", "trainer.max_steps=6", "trainer.eval_every=2", "trainer.checkpoint=true"]
+    overrides = [
+        *TINY,
+        "method=lora",
+        "trainer.max_steps=6",
+        "trainer.eval_every=2",
+        "trainer.checkpoint=true",
+    ]
     uninterrupted = run(compose_run_config([*overrides, f"output_root={tmp_path / 'whole'}"]))
 
     original = EvalTracker.on_step_end

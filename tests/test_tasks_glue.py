@@ -13,14 +13,14 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 from torch import nn
 from transformers import AutoTokenizer
 
-import tasks  # noqa: F401  (registers the tasks)
+import adaptbench.tasks  # noqa: F401  (registers the tasks)
+from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.evaluation import EvalContext
+from adaptbench.harness.models import resolve_location
+from adaptbench.harness.registry import TASKS
+from adaptbench.harness.runner import run
 from conftest import run_cli
-from harness.composition import compose_run_config
-from harness.errors import ConfigError
-from harness.evaluation import EvalContext
-from harness.models import resolve_location
-from harness.registry import TASKS
-from harness.runner import run
 
 # dev rows and label values of the GLUE tasks in ../shared/data (README there)
 SHARED_GLUE = {
@@ -86,14 +86,43 @@ def write_tsv(path: Path, rows: list[list[str]]) -> None:
 
 def test_original_glue_layouts_with_string_labels(tmp_path: Path) -> None:
     """MNLI/QNLI/RTE/QQP in the original GLUE layout: string labels -> hub ids, MNLI's mismatched split."""
-    mnli_header = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-                   "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label"]
+    mnli_header = [
+        "index",
+        "promptID",
+        "pairID",
+        "genre",
+        "sentence1_binary_parse",
+        "sentence2_binary_parse",
+        "sentence1_parse",
+        "sentence2_parse",
+        "sentence1",
+        "sentence2",
+        "label1",
+        "gold_label",
+    ]
     labels = ["entailment", "neutral", "contradiction"]
     for name in ("train.tsv", "dev_matched.tsv", "dev_mismatched.tsv"):
-        write_tsv(tmp_path / name, [mnli_header] + [
-            [str(i), "1", "2", "g", "(", "(", "(", "(", f'A "quoted {i}', f"h {i}", labels[i % 3], labels[i % 3]]
-            for i in range(6)
-        ])
+        write_tsv(
+            tmp_path / name,
+            [mnli_header]
+            + [
+                [
+                    str(i),
+                    "1",
+                    "2",
+                    "g",
+                    "(",
+                    "(",
+                    "(",
+                    "(",
+                    f'A "quoted {i}',
+                    f"h {i}",
+                    labels[i % 3],
+                    labels[i % 3],
+                ]
+                for i in range(6)
+            ],
+        )
     mnli = make("mnli", data_dir=str(tmp_path))
     mnli.validate()
     data = mnli.load()
@@ -104,15 +133,27 @@ def test_original_glue_layouts_with_string_labels(tmp_path: Path) -> None:
     qnli_dir = tmp_path / "qnli"
     qnli_dir.mkdir()
     for name in ("train.tsv", "dev.tsv"):
-        write_tsv(qnli_dir / name, [["index", "question", "sentence", "label"], ["0", "q?", "s.", "not_entailment"],
-                                    ["1", "q2?", "s2.", "entailment"]])
+        write_tsv(
+            qnli_dir / name,
+            [
+                ["index", "question", "sentence", "label"],
+                ["0", "q?", "s.", "not_entailment"],
+                ["1", "q2?", "s2.", "entailment"],
+            ],
+        )
     assert make("qnli", data_dir=str(qnli_dir)).load()["validation"]["label"] == [1, 0]
 
     qqp_dir = tmp_path / "qqp"
     qqp_dir.mkdir()
     for name in ("train.tsv", "dev.tsv"):
-        write_tsv(qqp_dir / name, [["id", "qid1", "qid2", "question1", "question2", "is_duplicate"],
-                                   ["0", "1", "2", "a?", "b?", "1"], ["1", "3", "4", "c?", "d?", "0"]])
+        write_tsv(
+            qqp_dir / name,
+            [
+                ["id", "qid1", "qid2", "question1", "question2", "is_duplicate"],
+                ["0", "1", "2", "a?", "b?", "1"],
+                ["1", "3", "4", "c?", "d?", "0"],
+            ],
+        )
     qqp = make("qqp", data_dir=str(qqp_dir)).load()["validation"]
     assert qqp["question2"] == ["b?", "d?"] and qqp["label"] == [1, 0]
 
@@ -128,15 +169,24 @@ def test_missing_data_dir_or_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         make("sst2", data_dir=str(tmp_path / "nowhere")).validate()
     message = str(err.value)
-    assert "\n" not in message and "task.data_dir=" in message and "nowhere" in message and "dev.tsv" in message
+    assert (
+        "\n" not in message and "task.data_dir=" in message and "nowhere" in message and "dev.tsv" in message
+    )
     (tmp_path / "train.tsv").write_text("sentence\tlabel\n")
     with pytest.raises(ConfigError, match=r"lacks dev_matched.tsv, dev_mismatched.tsv"):
         make("mnli", data_dir=str(tmp_path)).validate()
 
 
 def test_cli_missing_data_dir(tmp_path: Path) -> None:
-    result = run_cli("run", "model=tiny-bert", "method=lora", "task=cola", f"task.data_dir={tmp_path}/none",
-                     "trainer=tiny", f"output_root={tmp_path}")
+    result = run_cli(
+        "run",
+        "model=tiny-bert",
+        "method=lora",
+        "task=cola",
+        f"task.data_dir={tmp_path}/none",
+        "trainer=tiny",
+        f"output_root={tmp_path}",
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "task.data_dir=" in lines[0] and "train.tsv, dev.tsv" in lines[0]
@@ -196,15 +246,34 @@ def test_scores_match_sklearn_scipy(shared_data: Path, name: str) -> None:
 
 
 def test_metric_for_best_is_the_papers() -> None:
-    best = {name: TASKS.get(name).metric_for_best for name in ("mnli", "sst2", "mrpc", "cola", "qnli", "qqp", "rte", "stsb")}
-    assert best == {"mnli": "accuracy", "sst2": "accuracy", "mrpc": "accuracy", "cola": "matthews_correlation",
-                    "qnli": "accuracy", "qqp": "accuracy", "rte": "accuracy", "stsb": "pearson"}
+    best = {
+        name: TASKS.get(name).metric_for_best
+        for name in ("mnli", "sst2", "mrpc", "cola", "qnli", "qqp", "rte", "stsb")
+    }
+    assert best == {
+        "mnli": "accuracy",
+        "sst2": "accuracy",
+        "mrpc": "accuracy",
+        "cola": "matthews_correlation",
+        "qnli": "accuracy",
+        "qqp": "accuracy",
+        "rte": "accuracy",
+        "stsb": "pearson",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(SHARED_GLUE))
 def test_tiny_run_records_the_task_metrics(shared_data: Path, tmp_path: Path, name: str) -> None:
-    cfg = compose_run_config(["model=tiny-bert", "method=lora", f"task={name}",
-                              f"task.data_dir={shared_data / f'glue_{name}'}", "trainer=tiny", f"output_root={tmp_path}"])
+    cfg = compose_run_config(
+        [
+            "model=tiny-bert",
+            "method=lora",
+            f"task={name}",
+            f"task.data_dir={shared_data / f'glue_{name}'}",
+            "trainer=tiny",
+            f"output_root={tmp_path}",
+        ]
+    )
     record = run(cfg)
     assert list((tmp_path / "records").rglob("*.json"))
     assert record["task"] == name and record["metric_for_best"] == TASKS.get(name).metric_for_best

@@ -8,20 +8,33 @@ import pytest
 import torch
 from datasets import DatasetDict
 
-import tasks  # noqa: F401  (registers the tasks)
-from harness.composition import compose_run_config
-from harness.config import validate
-from harness.errors import ConfigError
-from harness.models import build_model, load_tokenizer
-from harness.plugins import adapt
-from harness.registry import TASKS
-from harness.runner import prepare_data, run
-from tasks._generation import GeneratedNoRepeatNGram
-from tasks.metrics.nlg import E2E_METRICS, WEBNLG_DART_METRICS, read_e2e_refs, read_webnlg_dart_refs
-from tasks.nlg import WEBNLG_SEEN, read_e2e_pairs, read_webnlg_pairs
+import adaptbench.tasks  # noqa: F401  (registers the tasks)
+from adaptbench.harness.config import validate
+from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.models import build_model, load_tokenizer
+from adaptbench.harness.plugins import adapt
+from adaptbench.harness.registry import TASKS
+from adaptbench.harness.runner import prepare_data, run
+from adaptbench.tasks._generation import GeneratedNoRepeatNGram
+from adaptbench.tasks.metrics.nlg import (
+    E2E_METRICS,
+    WEBNLG_DART_METRICS,
+    read_e2e_refs,
+    read_webnlg_dart_refs,
+)
+from adaptbench.tasks.nlg import WEBNLG_SEEN, read_e2e_pairs, read_webnlg_pairs
 
-E2E_SMOKE = ["model=tiny-gpt2", "task=e2e", "task.train_file=devset.csv", "task.max_eval_sources=4",
-             "task.num_beams=2", "task.max_new_tokens=8", "trainer=tiny", "trainer.max_seq_len=64"]
+E2E_SMOKE = [
+    "model=tiny-gpt2",
+    "task=e2e",
+    "task.train_file=devset.csv",
+    "task.max_eval_sources=4",
+    "task.num_beams=2",
+    "task.max_new_tokens=8",
+    "trainer=tiny",
+    "trainer.max_seq_len=64",
+]
 
 
 def make(name: str, **cfg: object):
@@ -33,8 +46,10 @@ def test_e2e_csv_and_lora_txt_give_the_same_sources(shared_data: Path) -> None:
     txt_pairs = read_e2e_pairs(shared_data / "e2e_lora" / "valid.txt")
     assert len(csv_pairs) == len(txt_pairs) == 4672
     assert [s for s, _ in csv_pairs] == [s for s, _ in txt_pairs]
-    assert csv_pairs[0] == ("name : Alimentum | area : city centre | family friendly : no",
-                            "There is a place in the city centre, Alimentum, that is not family-friendly.")
+    assert csv_pairs[0] == (
+        "name : Alimentum | area : city centre | family friendly : no",
+        "There is a place in the city centre, Alimentum, that is not family-friendly.",
+    )
     # grouping agrees with the scorer's reader: 547 MRs, same references per MR
     _, refs = read_e2e_refs(shared_data / "e2e" / "devset.csv")
     assert len(refs) == 547 and len({s for s, _ in csv_pairs}) == 547
@@ -68,8 +83,8 @@ def test_completion_only_labels(shared_data: Path) -> None:
     n5 = len(data["validation"][5]["input_ids"])
     shorter, longer = (0, 1) if n0 < n5 else (1, 0)
     if n0 != n5:
-        assert (batch["labels"][shorter, min(n0, n5):] == -100).all()
-        assert (batch["attention_mask"][shorter, min(n0, n5):] == 0).all()
+        assert (batch["labels"][shorter, min(n0, n5) :] == -100).all()
+        assert (batch["attention_mask"][shorter, min(n0, n5) :] == 0).all()
         assert (batch["attention_mask"][longer] == 1).all()
 
 
@@ -96,10 +111,14 @@ def test_config_errors(tmp_path: Path) -> None:
         make("e2e").validate()
     with pytest.raises(ConfigError, match=r"task.train_file='trainset.csv' not found"):
         make("e2e", data_dir=str(tmp_path)).validate()
-    with pytest.raises(ConfigError, match="task.categories='new' is not valid; choose one of: all, seen, unseen"):
+    with pytest.raises(
+        ConfigError, match="task.categories='new' is not valid; choose one of: all, seen, unseen"
+    ):
         make("webnlg", data_dir=str(tmp_path), categories="new").validate()
-    defaults = {name: (make(name).cfg.num_beams, make(name).cfg.length_penalty, make(name).cfg.no_repeat_ngram_size)
-                for name in ("e2e", "webnlg", "dart")}
+    defaults = {
+        name: (make(name).cfg.num_beams, make(name).cfg.length_penalty, make(name).cfg.no_repeat_ngram_size)
+        for name in ("e2e", "webnlg", "dart")
+    }
     assert defaults == {"e2e": (10, 0.9, 4), "webnlg": (10, 0.8, 4), "dart": (10, 0.8, 4)}
     assert all(TASKS.get(n).metric_for_best == "BLEU" and TASKS.get(n).kind == "generation" for n in defaults)
 
@@ -116,8 +135,9 @@ def test_no_repeat_ngram_counts_generated_tokens_only() -> None:
 
 
 def prefix_plan(shared_data: Path, method: str, tmp_path: Path):
-    cfg = compose_run_config([*E2E_SMOKE, f"method={method}", f"task.data_dir={shared_data / 'e2e'}",
-                              f"output_root={tmp_path}"])
+    cfg = compose_run_config(
+        [*E2E_SMOKE, f"method={method}", f"task.data_dir={shared_data / 'e2e'}", f"output_root={tmp_path}"]
+    )
     return cfg, validate(cfg)
 
 
@@ -145,7 +165,9 @@ def test_batched_decoding_with_prefix_positions(shared_data: Path, tmp_path: Pat
     model.eval()
     task = plan.task
     batched = task.generate(model, tokenizer, prompts, batch_size=len(prompts), device=torch.device("cpu"))
-    single = [task.generate(model, tokenizer, [p], batch_size=1, device=torch.device("cpu"))[0] for p in prompts]
+    single = [
+        task.generate(model, tokenizer, [p], batch_size=1, device=torch.device("cpu"))[0] for p in prompts
+    ]
     assert batched == single
     assert any(batched)  # a random model still emits something before eos somewhere
 
@@ -153,8 +175,9 @@ def test_batched_decoding_with_prefix_positions(shared_data: Path, tmp_path: Pat
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["lora", "prefix_layer"])
 def test_tiny_e2e_run_decodes_and_scores(shared_data: Path, tmp_path: Path, method: str) -> None:
-    cfg = compose_run_config([*E2E_SMOKE, f"method={method}", f"task.data_dir={shared_data / 'e2e'}",
-                              f"output_root={tmp_path}"])
+    cfg = compose_run_config(
+        [*E2E_SMOKE, f"method={method}", f"task.data_dir={shared_data / 'e2e'}", f"output_root={tmp_path}"]
+    )
     record = run(cfg)
     metrics = record["best"]["metrics"]
     assert set(E2E_METRICS) <= set(metrics) and record["metric_for_best"] == "BLEU"
@@ -170,11 +193,22 @@ def test_tiny_e2e_run_decodes_and_scores(shared_data: Path, tmp_path: Path, meth
 
 @pytest.mark.slow
 def test_tiny_webnlg_run_scores_bleu_meteor_ter(shared_data: Path, tmp_path: Path) -> None:
-    cfg = compose_run_config(["model=tiny-gpt2", "method=lora", "task=webnlg",
-                              f"task.data_dir={shared_data / 'webnlg_challenge_2017'}", "task.train_file=dev.json",
-                              "task.categories=seen", "task.max_eval_sources=3", "task.num_beams=2",
-                              "task.max_new_tokens=6", "trainer=tiny", "trainer.max_seq_len=64",
-                              f"output_root={tmp_path}"])
+    cfg = compose_run_config(
+        [
+            "model=tiny-gpt2",
+            "method=lora",
+            "task=webnlg",
+            f"task.data_dir={shared_data / 'webnlg_challenge_2017'}",
+            "task.train_file=dev.json",
+            "task.categories=seen",
+            "task.max_eval_sources=3",
+            "task.num_beams=2",
+            "task.max_new_tokens=6",
+            "trainer=tiny",
+            "trainer.max_seq_len=64",
+            f"output_root={tmp_path}",
+        ]
+    )
     metrics = run(cfg)["best"]["metrics"]
     assert set(WEBNLG_DART_METRICS) <= set(metrics) and metrics["num_sources"] <= 3
 

@@ -4,7 +4,7 @@
 and run java (METEOR 1.5, the COCO PTB tokenizer) when called.
 """
 
-from tasks.metrics.glue import (
+from adaptbench.tasks.metrics.glue import (
     GLUE_MAIN_METRIC,
     GLUE_METRICS,
     accuracy,
@@ -14,7 +14,7 @@ from tasks.metrics.glue import (
     matthews,
     pearson_spearman,
 )
-from tasks.metrics.nlg import (
+from adaptbench.tasks.metrics.nlg import (
     read_e2e_refs,
     read_hyps,
     read_webnlg_dart_refs,

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from harness.errors import bad_choice
+from adaptbench.harness.errors import bad_choice
 
 MetricFn = Callable[[ArrayLike, ArrayLike], dict[str, float]]
 

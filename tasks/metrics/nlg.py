@@ -2,8 +2,8 @@
 
 E2E: the E2E NLG Challenge's official ``measure_scores.py`` (github.com/tuetschek/e2e-metrics), which the
 LoRA repository runs as ``measure_scores.py e2e_ref.txt e2e_pred.txt -p``: BLEU and NIST mteval-v13a
-style (:mod:`tasks.metrics.mteval`), METEOR, ROUGE-L and CIDEr from the COCO caption code
-(:mod:`tasks.metrics.coco`). BLEU, METEOR and ROUGE_L are fractions (0.684, not 68.4), NIST and CIDEr
+style (:mod:`adaptbench.tasks.metrics.mteval`), METEOR, ROUGE-L and CIDEr from the COCO caption code
+(:mod:`adaptbench.tasks.metrics.coco`). BLEU, METEOR and ROUGE_L are fractions (0.684, not 68.4), NIST and CIDEr
 unbounded, as the script's table output and the paper's Table 13 (BLEU 70.4 = 0.704) report them.
 
 WebNLG / DART: the WebNLG 2020 challenge ``GenerationEval/eval.py -nr 6 -m bleu,meteor,ter`` as the LoRA
@@ -27,9 +27,9 @@ from pathlib import Path
 from sacrebleu.metrics import BLEU
 from sacrebleu.metrics.lib_ter import translation_edit_rate
 
-from harness.errors import ConfigError, bad_choice
-from tasks.metrics.coco import MeteorScorer, coco_scores, meteor_score
-from tasks.metrics.mteval import corpus_bleu_e2e, corpus_nist, ref_streams
+from adaptbench.harness.errors import ConfigError, bad_choice
+from adaptbench.tasks.metrics.coco import MeteorScorer, coco_scores, meteor_score
+from adaptbench.tasks.metrics.mteval import corpus_bleu_e2e, corpus_nist, ref_streams
 
 PathLike = str | os.PathLike[str]
 

@@ -1,10 +1,15 @@
-"""Compose run configs from ``conf/`` outside ``@hydra.main`` (quickstart, params), and check the group
-choices of command-line overrides before Hydra sees them, so a typo gets a one-line error."""
+"""The Hydra config tree (``conf/``, installed as the package ``adaptbench.conf``): where it is, its groups and
+their choices, run configs composed outside ``@hydra.main`` (quickstart, params), and the group choices of
+command-line overrides checked before Hydra sees them, so a typo gets a one-line error.
+
+Light on purpose: it imports no plugin code, so ``--help`` and choice errors are instant."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, fields
+from importlib.resources import files
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -13,13 +18,37 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 
-from harness.config import CONF_DIR, GROUPS, group_options
-from harness.errors import ConfigError, bad_choice
-from harness.registry import METHODS, TASKS
+from adaptbench.harness.errors import ConfigError, bad_choice
+from adaptbench.harness.registry import METHODS, TASKS
+
+# A real folder for a regular or editable install (Hydra and the checks below read files from it).
+CONF_DIR = Path(str(files("adaptbench.conf")))
+GROUPS = ("method", "model", "task", "trainer", "logger", "experiment")
 
 # Hydra flags followed by a value that is not an override.
-FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
-                    "--config-dir", "-cd", "--experimental-rerun", "--info", "-i"}
+FLAGS_WITH_VALUE = {
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+    "--info",
+    "-i",
+}
+
+
+def group_options(group: str) -> list[str]:
+    """The choices of a config group: its YAML files plus plugins registered without one (no plugin import)."""
+    options = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
+    if group in ("method", "task"):
+        options |= (METHODS if group == "method" else TASKS).available()
+    return sorted(options)
 
 
 def register_plugin_configs() -> None:
@@ -28,9 +57,7 @@ def register_plugin_configs() -> None:
     store = ConfigStore.instance()
     for group, registry in (("method", METHODS), ("task", TASKS)):
         have_yaml = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
-        for name in registry.names():
-            if name in have_yaml:
-                continue
+        for name in sorted(registry.available() - have_yaml):
             config_class = registry.get(name).Config
             defaults = asdict(config_class()) if fields(config_class) else {}
             store.store(group=group, name=name, node={"name": name, **defaults})

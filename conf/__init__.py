@@ -1,0 +1,1 @@
+"""Hydra config tree of adaptbench, installed as package data (read through importlib.resources)."""
