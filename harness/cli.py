@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -13,12 +14,18 @@ from adaptbench.harness.errors import ConfigError
 USAGE = """usage: adaptbench <command> [args]
 
 commands:
-  run [hydra overrides] [-m]   train and evaluate one run, or a sweep with -m (Hydra multirun)
+  run [hydra overrides] [-m]   train and evaluate one run, or a sweep with -m (Hydra multirun);
+                               adaptbench run --help lists the choices
                                e.g. adaptbench run method=lora model=roberta-base task=sst2 method.r=8
   quickstart                   offline demo: 4 methods on minilm-l6 x vader, then a comparison table
   params [overrides]           parameter counts of a method on a model, as JSON (no weights, meta device)
-  score <task> --refs FILE --hyps FILE  (task: e2e, webnlg or dart)
-                               official NLG metrics of a hypothesis file, as JSON
+  table [DIR ...] [options]    the paper's tables from run records (adaptbench table --help)
+  plot [DIR ...] --out DIR     the paper's figures from run records
+  latency [hydra overrides]    forward latency of a method vs the base model (Table 1, Figure 5)
+  score <task> --refs FILE --hyps FILE
+                               official NLG metrics of a hypothesis file, as JSON (task: e2e, webnlg, dart)
+  export RECORD --format peft|merged --out DIR
+                               a trained run's adapter in a format other tools load
 """
 
 
@@ -27,15 +34,18 @@ def cmd_run(argv: Sequence[str]) -> int:
     from omegaconf import DictConfig
 
     from adaptbench.harness.config_tree import CONF_DIR, check_group_choices, register_plugin_configs
-    from adaptbench.harness.runner import run
 
     check_group_choices(argv)
     register_plugin_configs()
 
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=None)
     def hydra_job(cfg: DictConfig) -> None:
+        from adaptbench.harness.runner import run  # here, not above: --help and --cfg need no torch
+
         try:
-            run(cfg)
+            result = run(cfg)
+            if cfg.get("dry_run", False):  # one JSON line per job: the cell and its hyperparameters
+                print(json.dumps(result, default=str))
         except ConfigError as err:
             print(f"adaptbench: error: {err}", file=sys.stderr)
             sys.exit(2)
@@ -70,23 +80,42 @@ def cmd_quickstart(argv: Sequence[str]) -> int:
 def cmd_score(argv: Sequence[str]) -> int:
     import argparse
 
-    from adaptbench.tasks.metrics.nlg import NLG_TASKS, score_files
+    from adaptbench.harness.registry import TASKS
 
     parser = argparse.ArgumentParser(prog="adaptbench score", description="Score generated text files.")
-    parser.add_argument("task", choices=list(NLG_TASKS))
+    parser.add_argument("task", help="a generation task: e2e, webnlg, dart, ...")
     parser.add_argument("--refs", required=True, help="references (official file or 'MR || text' lines)")
     parser.add_argument("--hyps", required=True, help="one hypothesis per line, one per unique MR/source")
     args = parser.parse_args(list(argv))
-    print(json.dumps(score_files(args.task, args.refs, args.hyps), indent=2))
+    task_class = TASKS.get(args.task)
+    if not hasattr(task_class, "score_files"):
+        scorable = sorted(n for n in TASKS.names() if hasattr(TASKS.get(n), "score_files"))
+        raise ConfigError(f"task={args.task!r} scores no text files; choose one of: {', '.join(scorable)}")
+    print(json.dumps(task_class.score_files(args.refs, args.hyps), indent=2))
     return 0
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+# Built-in commands, and commands whose code lives in their own module ("module:function", imported only when
+# the command is chosen, so that ``adaptbench --help`` imports nothing heavy). Each takes the arguments after
+# the command name and returns the exit code.
+COMMANDS: dict[str, Callable[[Sequence[str]], int] | str] = {
     "run": cmd_run,
     "quickstart": cmd_quickstart,
     "params": cmd_params,
     "score": cmd_score,
+    "table": "adaptbench.harness.tables:main",
+    "plot": "adaptbench.harness.plots:main",
+    "latency": "adaptbench.harness.latency:main",
+    "export": "adaptbench.harness.export:main",
 }
+
+
+def command(name: str) -> Callable[[Sequence[str]], int]:
+    target = COMMANDS[name]
+    if callable(target):
+        return target
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,16 +123,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
-    command, rest = argv[0], argv[1:]
-    if command not in COMMANDS:
+    command_name, rest = argv[0], argv[1:]
+    if command_name not in COMMANDS:
         print(
-            f"adaptbench: error: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}",
+            f"adaptbench: error: unknown command {command_name!r}; choose one of: {', '.join(COMMANDS)}",
             file=sys.stderr,
         )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return COMMANDS[command](rest)
+        return command(command_name)(rest)
     except ConfigError as err:
         print(f"adaptbench: error: {err}", file=sys.stderr)
         return 2
