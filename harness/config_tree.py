@@ -6,6 +6,7 @@ Light on purpose: it imports no plugin code, so ``--help`` and choice errors are
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, fields
 from importlib.resources import files
@@ -15,8 +16,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from adaptbench.harness.errors import ConfigError, bad_choice
 from adaptbench.harness.registry import METHODS, TASKS
@@ -76,30 +78,100 @@ def override_arguments(argv: Sequence[str]) -> list[str]:
     return overrides
 
 
-def check_group_choices(argv: Sequence[str]) -> None:
-    """Raise a one-line ConfigError for an unknown method/model/task/... choice, sweeps included."""
+def parse_overrides(argv: Sequence[str]) -> list[Override]:
     try:
-        parsed = OverridesParser.create().parse_overrides(override_arguments(argv))
+        return OverridesParser.create().parse_overrides(override_arguments(argv))
     except HydraException as err:
         raise ConfigError(str(err).strip().splitlines()[0]) from None
-    for override in parsed:
+
+
+def override_values(override: Override) -> list[str]:
+    """The values an override takes: several for a sweep (``a,b``), else one."""
+    if override.is_sweep_override():
+        return [str(v) for v in override.sweep_string_iterator()]
+    return [override.get_value_element_as_str()]
+
+
+def check_group_choices(argv: Sequence[str]) -> None:
+    """Raise a one-line ConfigError for an unknown method/model/task/... choice, sweeps included."""
+    for override in parse_overrides(argv):
         group = override.key_or_group.lstrip("+~")
         if group not in GROUPS or override.is_delete():
             continue
-        if override.is_sweep_override():
-            values = list(override.sweep_string_iterator())
-        else:
-            values = [override.get_value_element_as_str()]
         options = group_options(group)
-        for value in values:
+        for value in override_values(override):
             if value not in options:
                 raise bad_choice(group, value, options)
 
 
-def compose_run_config(overrides: Sequence[str]) -> DictConfig:
-    """The run config for ``overrides`` (as ``adaptbench run`` would compose it, without Hydra's runtime)."""
-    check_group_choices(overrides)
-    register_plugin_configs()
+def top_level_keys() -> list[str]:
+    """The keys of ``conf/config.yaml`` and the config groups: what an override may name at the top level."""
+    base = OmegaConf.load(CONF_DIR / "config.yaml")
+    return sorted({str(k) for k in base if k != "defaults"} | set(GROUPS) | {"hydra"})
+
+
+def check_new_keys(argv: Sequence[str]) -> None:
+    """Refuse ``+foo=1`` at the top level: a key no part of the harness reads would still change the config hash.
+    (``+method.x=…`` is allowed: the method's own Config checks it.)"""
+    known = top_level_keys()
+    for override in parse_overrides(argv):
+        key = override.get_key_element()  # with its "+" / "++" / "~" prefix
+        head = key.lstrip("+~").split("@")[0].split(".")[0].split("/")[0]
+        if key.startswith("+") and head not in known:
+            raise bad_choice("top-level key", head, known)
+
+
+def _composition_error(err: Exception, overrides: Sequence[str]) -> ConfigError:
+    """Hydra's multi-line composition errors as one line naming the key and the valid keys."""
+    cause = err.__cause__
+    full_key = getattr(cause, "full_key", None)
+    if full_key:  # "method.rr": a key the selected YAML node does not have
+        group, _, key = str(full_key).partition(".")
+        try:
+            node = compose_config(
+                [o for o in overrides if not o.split("=")[0].lstrip("+~").startswith(f"{group}.")]
+            )
+        except HydraException:
+            node = None
+        if node is not None and isinstance(node.get(group), DictConfig):
+            valid = ", ".join(sorted(str(k) for k in node[group] if k not in ("name", "plugin")))
+            return ConfigError(
+                f"{full_key} is not a setting of {group}={node[group].get('name')!r}; valid keys: {valid}"
+            )
+    first = str(err).strip().splitlines()[0]
+    could_not = re.match(r"Could not override '([^']+)'", first)
+    if could_not:
+        return bad_choice("config key", could_not.group(1), top_level_keys())
+    return ConfigError(first)
+
+
+def compose_config(overrides: Sequence[str]) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         return compose(config_name="config", overrides=list(overrides))
+
+
+def compose_run_config(overrides: Sequence[str]) -> DictConfig:
+    """The run config for ``overrides`` (as ``adaptbench run`` would compose it, without Hydra's runtime); every
+    mistake in the overrides is a one-line ConfigError."""
+    check_group_choices(overrides)
+    check_new_keys(overrides)
+    register_plugin_configs()
+    try:
+        return compose_config(overrides)
+    except HydraException as err:
+        raise _composition_error(err, overrides) from None
+
+
+def check_run_overrides(argv: Sequence[str]) -> None:
+    """Before Hydra runs a command line: compose the first job of a sweep (each swept value's first choice), so a
+    typo in a key fails in one line, before any job starts. Later jobs of a sweep are checked as they run."""
+    first_job = []
+    for override in parse_overrides(argv):
+        key = override.get_key_element()
+        if key.lstrip("+~").startswith("hydra"):
+            continue
+        first_job.append(
+            f"{key}={override_values(override)[0]}" if override.is_sweep_override() else override.input_line
+        )
+    compose_run_config(first_job)

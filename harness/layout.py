@@ -14,6 +14,8 @@ from torch import nn
 
 from adaptbench.harness.errors import bad_choice
 
+LAYERNORM_POSITIONS = ("post", "pre")
+
 
 @dataclass(frozen=True)
 class Target:
@@ -33,6 +35,14 @@ class Layout:
     word_embeddings: str
     targets: Mapping[str, Target]
     layernorms: tuple[str, ...] = field(default_factory=tuple)
+    # Modules besides the first block that read the hidden state entering it (paths from model.base_model,
+    # skipped when absent): DeBERTa-v2's ConvLayer, built only when conv_kernel_size > 0.
+    embedding_output_readers: tuple[str, ...] = field(default_factory=tuple)
+    # "post": x -> LN(x + sublayer(x)) (BERT, RoBERTa, DeBERTa); "pre": x -> x + sublayer(LN(x)) (GPT-2, Llama)
+    layernorm_position: str = "post"
+    # per sublayer (attn, ffn): the module whose output is the sublayer's output after its dropout, just before
+    # the residual add
+    sublayer_outputs: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Layout:
@@ -42,6 +52,9 @@ class Layout:
             word_embeddings=cfg["word_embeddings"],
             targets=targets,
             layernorms=tuple(cfg.get("layernorms", ())),
+            embedding_output_readers=tuple(cfg.get("embedding_output_readers", ())),
+            layernorm_position=_layernorm_position(cfg.get("layernorm_position", "post")),
+            sublayer_outputs=dict(cfg.get("sublayer_outputs", {})),
         )
 
     def target(self, name: str) -> Target:
@@ -54,6 +67,12 @@ class Layout:
 
     def embedding(self, model: nn.Module) -> nn.Embedding:
         return model.base_model.get_submodule(self.word_embeddings)
+
+
+def _layernorm_position(value: str) -> str:
+    if value not in LAYERNORM_POSITIONS:
+        raise bad_choice("model.layout.layernorm_position", value, LAYERNORM_POSITIONS)
+    return value
 
 
 def set_submodule(root: nn.Module, path: str, module: nn.Module) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,9 +27,10 @@ class WandbLogger(NullLogger):
         node = cfg.logger
         self._wandb = wandb
         self.run = wandb.init(
-            project=node.project,
+            # logger.project / logger.mode override the user's WANDB_PROJECT / WANDB_MODE only when set
+            project=node.get("project") or os.environ.get("WANDB_PROJECT") or "adaptbench",
             entity=node.get("entity"),
-            mode=node.get("mode", "offline"),
+            mode=node.get("mode") or os.environ.get("WANDB_MODE") or "offline",
             group=node.get("group") or f"{cfg.task.name}/{cfg.model.name}",
             tags=list(node.get("tags") or [])
             + [str(cfg.method.name), str(cfg.task.name), str(cfg.model.name)],
@@ -46,6 +48,12 @@ class WandbLogger(NullLogger):
         self.run.finish()
 
 
+def is_main_rank() -> bool:
+    """Whether this is the process that logs and writes (rank 0 under torchrun; the only one otherwise)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def open_logger(cfg: DictConfig, run_name: str) -> NullLogger:
+    """The job's logger: a W&B run on rank 0 only (one run per job under torchrun too), else nothing."""
     name = cfg.logger.get("name", "none") if cfg.get("logger") else "none"
-    return WandbLogger(cfg, run_name) if name == "wandb" else NullLogger()
+    return WandbLogger(cfg, run_name) if name == "wandb" and is_main_rank() else NullLogger()

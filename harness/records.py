@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
+import re
 import socket
 import subprocess
 import tempfile
@@ -58,6 +60,8 @@ class TrainStats(TypedDict):
     eval_seconds: float
     train_samples_per_second: float | None
     train_examples: int
+    # how many processes trained it: 1, plus one per resume from a checkpoint
+    segments: int
 
 
 class _RecordKeys(TypedDict):
@@ -90,7 +94,15 @@ class Record(_RecordKeys, total=False):
     peak_memory_bytes: int
     peak_memory_kind: str
     provenance: dict[str, Any]
+    # direction of ``metric_for_best`` (see ``selection_value``)
+    greater_is_better: bool
+    # a diverged run: the optimizer step whose training loss was not finite
+    diverged_at_step: int
+    # a failed run: the one-line error and the file holding its traceback
     error: str
+    traceback: str
+    # the record hash of the run whose tensors this run started from (``init_from``)
+    init_from_hash: str | None
 
 
 REQUIRED_KEYS = frozenset(_RecordKeys.__annotations__)
@@ -109,16 +121,37 @@ def result_config(cfg: DictConfig | Mapping) -> dict:
     return plain
 
 
-def config_hash(cfg: DictConfig | Mapping) -> str:
-    """A stable hash (sha256 of canonical JSON) of the result-changing config."""
-    canonical = json.dumps(result_config(cfg), sort_keys=True, separators=(",", ":"), default=str)
+def config_hash(cfg: DictConfig | Mapping, upstream: str | None = None) -> str:
+    """A stable hash (sha256 of canonical JSON) of the result-changing config; ``upstream`` identifies the tensors
+    the run starts from (``init_from``), so rerunning the upstream run makes this a new job."""
+    result = result_config(cfg)
+    if upstream is not None:
+        result["init_from_hash"] = upstream
+    canonical = json.dumps(result, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+"""What a method, model or task name may look like: it becomes a folder or file name under ``output_root``."""
+
+
+def check_path_name(key: str, value: object) -> str:
+    """``value`` if it is safe as one path component (no ``/``, no ``..``, no leading dot), else ConfigError."""
+    name = str(value)
+    if not SAFE_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{key}={name!r} is not valid: it names a folder of the results; use letters, digits and . _ + - "
+            "(no '/', no leading '.')"
+        )
+    return name
 
 
 def record_path(cfg: DictConfig, key: str) -> Path:
     """``<output_root>/records/<task>/<model>/<method>-s<seed>-<hash12>.json`` (its files: ``artifacts_dir``)."""
-    name = f"{cfg.method.name}-s{cfg.seed}-{key[:12]}.json"
-    return Path(cfg.output_root) / "records" / str(cfg.task.name) / str(cfg.model.name) / name
+    method = check_path_name("method.name", cfg.method.name)
+    task = check_path_name("task.name", cfg.task.name)
+    model = check_path_name("model.name", cfg.model.name)
+    return Path(cfg.output_root) / "records" / task / model / f"{method}-s{int(cfg.seed)}-{key[:12]}.json"
 
 
 def artifacts_dir(record: Path) -> Path:
@@ -128,13 +161,65 @@ def artifacts_dir(record: Path) -> Path:
     return root / "artifacts" / task / model / record.stem
 
 
-def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write to a temp file in the same folder, fsync, then rename: readers never see half a record."""
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±inf) replaced by None: records are strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def temp_prefix(path: Path) -> str:
+    """Temp files name their writer (``.<file>.<host>-<pid>.``) so a later write can tell a dead writer's."""
+    return f".{path.name}.{socket.gethostname()}-{os.getpid()}."
+
+
+def clean_stale_temps(folder: Path) -> None:
+    """Remove temp files of writers on this host that died before renaming them (a kill -9 mid-write)."""
+    host = socket.gethostname()
+    for tmp in folder.glob(".*.tmp"):
+        writer = re.search(r"-(\d+)\.[^.]+\.tmp$", tmp.name)
+        pid = int(writer.group(1)) if writer else None
+        if pid is not None and f".{host}-{pid}." in tmp.name and not _pid_alive(pid):
+            tmp.unlink(missing_ok=True)
+
+
+def atomic_file(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A temp file beside ``path`` for an atomic write, readable as the user's umask allows (mkstemp alone
+    makes it 0600, which hides results in a shared folder); stale temps of dead writers are removed first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    clean_stale_temps(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=suffix)
+    os.chmod(tmp, 0o666 & ~current_umask())
+    return fd, tmp
+
+
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: readers never see half a record. Strict
+    JSON: non-finite numbers are written as null."""
+    fd, tmp = atomic_file(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=False, default=str)
+            json.dump(finite(payload), handle, indent=2, sort_keys=False, default=str, allow_nan=False)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -154,6 +239,21 @@ def read_record(path: str | Path) -> Record:
         missing = sorted(REQUIRED_KEYS - data.keys()) if isinstance(data, dict) else ["(not a JSON object)"]
         raise RecordError(f"{path}: not an adaptbench record (missing {', '.join(missing)})")
     return data  # type: ignore[return-value]
+
+
+def is_complete(record: Mapping[str, Any]) -> bool:
+    """A finished result (complete, or diverged: a deterministic outcome), as opposed to a failed attempt."""
+    return record.get("status") in ("complete", "diverged")
+
+
+def selection_value(record: Mapping[str, Any]) -> float:
+    """The number a hyperparameter search maximises: the best evaluation's ``metric_for_best``, negated when
+    lower is better (``greater_is_better`` false), so larger is always better; -inf for a diverged run or one
+    without that metric."""
+    value = ((record.get("best") or {}).get("metrics") or {}).get(record.get("metric_for_best", ""))
+    if record.get("status") != "complete" or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return float("-inf")
+    return float(value) if record.get("greater_is_better", True) else -float(value)
 
 
 def iter_records(root: str | Path) -> Iterator[Record]:

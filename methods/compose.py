@@ -1,7 +1,8 @@
 """``compose``: apply several methods to one model (LoRA+PrefixEmbed = ``lora_pe``, LoRA+PrefixLayer = ``lora_pl``).
 
 The YAML lists ``components`` and the union of their hyperparameters; each component receives the subset
-its own Config knows. Reserved positions and |Θ| formulas add up.
+its own Config knows. |Θ| formulas add up; positions taken from the input (prefix methods' virtual tokens) add
+up too, and at most one component may take them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from adaptbench.harness.errors import ConfigError, bad_value
 from adaptbench.harness.layout import Layout
 from adaptbench.harness.plugins import HARNESS_KEYS, Method
 from adaptbench.harness.registry import METHODS, register_method
+
+
+def takes_input_positions(method: Method) -> bool:
+    """Whether ``method`` takes positions of the input for itself (a prefix method's virtual tokens)."""
+    plenty = 1 << 20
+    return method.input_length(plenty) < plenty
 
 
 @dataclass
@@ -57,20 +64,17 @@ class Compose(Method):
         for n, c in zip(names, classes, strict=True):
             own = {f.name for f in dataclasses.fields(c.Config)}
             components.append(c.from_config({"name": n, **{k: v for k, v in settings.items() if k in own}}))
+        if sum(takes_input_positions(c) for c in components) > 1:  # they would fight over the same positions
+            raise bad_value(
+                "method.components", names, "at most one prefix method (one that takes input positions)"
+            )
         return cls(ComposeConfig(components=names), components)
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
-        # a method that takes input positions is a prefix method; two would fight over the same positions
-        prefixed = [c.name for c in self.components if c.input_length(1 << 20) < 1 << 20]
-        if len(prefixed) > 1:
-            raise bad_value(
-                "method.components", [c.name for c in self.components], "at most one prefix method"
-            )
         for c in self.components:
             c.validate(arch, layout)
 
     def apply(self, model: nn.Module, layout: Layout) -> None:
-        self.validate(model.config, layout)
         for c in self.components:
             c.apply(model, layout)
 

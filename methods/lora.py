@@ -40,26 +40,38 @@ class LoRAConfig:
     targets: list[str] = field(default_factory=lambda: ["q", "v"])
     dropout: float = 0.0
     init: str = "kaiming"
+    # standard deviation of A under init=gaussian; None = 1/r (PEFT's "gaussian"); DeBERTa's code: 0.02
+    init_std: float | None = None
+
+    def __post_init__(self) -> None:
+        check_positive("method.r", self.r)
+        if self.alpha <= 0:
+            raise bad_value("method.alpha", self.alpha, "must be > 0")
+        if not 0 <= self.dropout < 1:
+            raise bad_value("method.dropout", self.dropout, "must be in [0, 1)")
+        if self.init not in INITS:
+            raise bad_choice("method.init", self.init, INITS)
+        if self.init_std is not None and self.init != "gaussian":
+            raise bad_value("method.init_std", self.init_std, "is only read with method.init=gaussian")
+        if self.init_std is not None and self.init_std <= 0:
+            raise bad_value("method.init_std", self.init_std, "must be > 0")
 
 
 class LoRABranch(nn.Module):
-    """The low-rank update of one matrix (or one output slice): x -> scale · B A dropout(x)."""
+    """The low-rank update of one matrix (or one output slice): x -> scale · B A x (x already dropped out)."""
 
-    def __init__(
-        self, d_in: int, d_out: int, r: int, alpha: float, dropout: float, init: str, like: torch.Tensor
-    ):
+    def __init__(self, d_in: int, d_out: int, cfg: LoRAConfig, like: torch.Tensor):
         super().__init__()
-        self.lora_A = nn.Parameter(torch.empty(r, d_in, device=like.device, dtype=like.dtype))
-        self.lora_B = nn.Parameter(torch.zeros(d_out, r, device=like.device, dtype=like.dtype))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.scale = alpha / r
-        if init == "kaiming":  # loralib / PEFT default: nn.Linear's own init of a r x d_in weight
+        self.lora_A = nn.Parameter(torch.empty(cfg.r, d_in, device=like.device, dtype=like.dtype))
+        self.lora_B = nn.Parameter(torch.zeros(d_out, cfg.r, device=like.device, dtype=like.dtype))
+        self.scale = cfg.alpha / cfg.r
+        if cfg.init == "kaiming":  # loralib / PEFT default: nn.Linear's own init of a r x d_in weight
             nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         else:
-            nn.init.normal_(self.lora_A, std=1.0 / r)
+            nn.init.normal_(self.lora_A, std=cfg.init_std if cfg.init_std is not None else 1.0 / cfg.r)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B) * self.scale
+        return F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scale
 
     def delta_weight(self) -> torch.Tensor:
         """scale · B A, shaped out x in."""
@@ -67,25 +79,30 @@ class LoRABranch(nn.Module):
 
 
 class LoRAModule(nn.Module):
-    """Wraps an nn.Linear or Conv1D: output = base(x) + the branches' updates in their output spans."""
+    """Wraps an nn.Linear or Conv1D: output = base(x) + the branches' updates in their output spans.
+
+    The input is dropped out once and every branch reads that same x (loralib's ``MergedLinear``: one dropout
+    mask for all enabled slices of a fused matrix)."""
 
     def __init__(self, base: nn.Module, targets: dict[str, Target], cfg: LoRAConfig):
         super().__init__()
         self.base = base
         d_in, self.d_out = features(base)
+        self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
         self.spans: dict[str, tuple[int, int]] = {}
         self.lora = nn.ModuleDict()
         for name, t in targets.items():
             width = self.d_out // t.n_slices
             lo = (t.slice or 0) * width
             self.spans[name] = (lo, lo + width)
-            self.lora[name] = LoRABranch(d_in, width, cfg.r, cfg.alpha, cfg.dropout, cfg.init, base.weight)
+            self.lora[name] = LoRABranch(d_in, width, cfg, base.weight)
         self.merged = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base(x)
         if self.merged:  # W already holds W + scale·BA: no extra work
             return y
+        x = self.dropout(x)
         for name, branch in self.lora.items():
             lo, hi = self.spans[name]
             delta = branch(x)
@@ -127,18 +144,9 @@ class LoRA(Method):
     Config = LoRAConfig
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
-        c = self.cfg
-        check_positive("method.r", c.r)
-        if c.alpha <= 0:
-            raise bad_value("method.alpha", c.alpha, "must be > 0")
-        if not 0 <= c.dropout < 1:
-            raise bad_value("method.dropout", c.dropout, "must be in [0, 1)")
-        if c.init not in INITS:
-            raise bad_choice("method.init", c.init, INITS)
-        check_targets(c.targets, layout)
+        check_targets(self.cfg.targets, layout)
 
     def apply(self, model: nn.Module, layout: Layout) -> None:
-        self.validate(model.config, layout)
         wrappers = wrap_targets(model, layout, self.cfg.targets, lambda m, ts: LoRAModule(m, ts, self.cfg))
         for w in wrappers:
             for p in w.lora.parameters():

@@ -1,3 +1,3 @@
 """In-tree task plugins. Importing this package registers them (see adaptbench.harness.registry)."""
 
-from adaptbench.tasks import glue, nlg, vader  # noqa: F401
+from adaptbench.tasks import custom, glue, nlg, vader  # noqa: F401

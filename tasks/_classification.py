@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from adaptbench.harness.errors import bad_data
 from adaptbench.harness.evaluation import EvalContext, predict_logits
 from adaptbench.harness.plugins import Task
+
+
+def read_data_text(path: Path, encoding: str = "utf-8") -> str:
+    """A data file's text; bytes that are not ``encoding`` fail as one line naming the file and the line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise bad_data(path, line, f"not {encoding} text (byte {raw[err.start]:#04x})") from None
 
 
 def prompt_end(input_ids: list[int], tokenizer: PreTrainedTokenizerBase) -> int:

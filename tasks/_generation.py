@@ -7,13 +7,14 @@ Training example (one per (source, reference) pair), as the LoRA repository's ``
 between the separator and the first generated token.
 
 Evaluation decodes one hypothesis per unique source with beam search on the prompt ``input_ids[:prompt_end]`` of
-the tokenised evaluation examples. Those already carry the method's reserved positions (the runner's
-``insert_reserved`` moves ``prompt_end`` past the infix), so prefix methods decode with the very positions they
+the tokenised evaluation examples. Those already carry the method's virtual tokens (the method's
+``example_transform`` moves ``prompt_end`` past the infix), so prefix methods decode with the very positions they
 were trained with, and the task needs no knowledge of the method.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,9 +25,10 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import DataCollatorForSeq2Seq, LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
 
-from adaptbench.harness.errors import ConfigError, bad_value
+from adaptbench.harness.errors import ConfigError, bad_data, bad_value
 from adaptbench.harness.evaluation import EvalContext
 from adaptbench.harness.plugins import Task
+from adaptbench.tasks.metrics.coco import MeteorScorer, require_java
 
 TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -56,12 +58,80 @@ def source_groups(pairs: list[tuple[str, str]]) -> tuple[list[str], list[list[st
     return list(groups), list(groups.values())
 
 
+# ------------------------------------------------------------------------------ text files of any dataset
+
+
+def read_text(path: Path) -> str:
+    if not path.is_file():
+        raise ConfigError(f"file not found: {path}")
+    return path.read_text(encoding="utf-8-sig")
+
+
+def text_lines(text: str) -> list[str]:
+    """Split at "\n" only (as iterating over a file does; ``str.splitlines`` would also split at U+2028, form
+    feeds etc. inside a generated text), without the empty string after a final newline."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def is_source_text_file(path: Path) -> bool:
+    """Whether the first non-empty line of ``path`` has the ``source || text`` separator."""
+    first = next((line for line in text_lines(read_text(path)) if line.strip()), "")
+    return "||" in first
+
+
+def read_source_text_lines(path: Path) -> list[tuple[str, str]]:
+    """(source, text) pairs of ``source || text`` lines (the LoRA repository's E2E layout); blank lines skipped."""
+    pairs = []
+    for number, line in enumerate(text_lines(read_text(path)), start=1):
+        if not line.strip():
+            continue
+        source, sep, text = line.partition("||")
+        if not sep:
+            raise bad_data(path, number, "no 'source || text' separator")
+        pairs.append((source.strip(), text.strip()))
+    return pairs
+
+
+def read_blank_line_groups(path: Path) -> list[list[str]]:
+    """e2e-metrics' multi-reference text: references of one source on consecutive lines, an empty line between
+    sources."""
+    groups: list[list[str]] = [[]]
+    for line in text_lines(read_text(path)):
+        if line.strip():
+            groups[-1].append(line.strip())
+        elif groups[-1]:
+            groups.append([])
+    return [group for group in groups if group]
+
+
+def read_reference_folder(path: Path) -> list[list[str]]:
+    """GenerationEval's references: files ``reference0``, ``reference1``, ... in ``path``, line i of each a
+    reference of source i (empty where a source has fewer)."""
+    files = sorted(path.glob("reference*"), key=lambda f: (len(f.name), f.name))
+    if not files:
+        raise bad_data(path, None, "folder has no reference0, reference1, ... files")
+    columns = [text_lines(read_text(f)) for f in files]
+    for f, column in zip(files, columns, strict=True):
+        if len(column) != len(columns[0]):
+            raise bad_data(f, None, f"{len(column)} lines, but {files[0].name} has {len(columns[0])}")
+    return [[c[i].strip() for c in columns if c[i].strip()] for i in range(len(columns[0]))]
+
+
+def read_hyps(path: Path) -> list[str]:
+    """System outputs, one per line, whitespace stripped; empty lines are empty outputs, but the final newline
+    ends the last line (it starts no extra output)."""
+    return [line.strip() for line in text_lines(read_text(path))]
+
+
 class GeneratedNoRepeatNGram(LogitsProcessor):
     """Bans the n-grams already in the *generated* tokens (columns from ``prompt_len`` on), like the LoRA
     repository's beam search, which keeps its outputs apart from the context.
 
     Unlike ``transformers``' ``no_repeat_ngram_size`` it ignores the prompt: copying a 4-token name from the
-    source is what data-to-text must do, and the prompt's reserved ids (>= vocabulary size) must never become
+    source is what data-to-text must do, and the prompt's virtual token ids (>= vocabulary size) must never become
     banned tokens (they would index past the logits).
     """
 
@@ -87,13 +157,16 @@ class GeneratedNoRepeatNGram(LogitsProcessor):
 
 
 class GenerationTask(Task):
-    """A data-to-text task: subclasses implement ``read_pairs`` (file -> (source, reference) pairs), ``score``
-    and ``file_hint`` (what data_dir should hold)."""
+    """A data-to-text task: subclasses implement ``read_pairs`` (file -> (source, reference) pairs), ``score``,
+    ``file_hint`` (what data_dir should hold), ``data_suffixes`` (the suffixes of its own data files) and
+    ``java_needed_by`` (which of its metrics run java)."""
 
     kind = "generation"
     metric_for_best = "BLEU"
     Config = GenerationConfig
     file_hint: ClassVar[str] = ""
+    data_suffixes: ClassVar[tuple[str, ...]] = ()
+    java_needed_by: ClassVar[str] = ""
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
@@ -125,6 +198,7 @@ class GenerationTask(Task):
             raise bad_value("task.no_repeat_ngram_size", cfg.no_repeat_ngram_size, "must be >= 0 (0 = off)")
         if cfg.max_eval_sources is not None and cfg.max_eval_sources < 1:
             raise bad_value("task.max_eval_sources", cfg.max_eval_sources, "must be >= 1 or null (all)")
+        require_java(self.java_needed_by)  # now, not at the first evaluation after training
 
     # ---------------------------------------------------------------------------------------- data
     def read_pairs(self, path: Path, evaluation: bool) -> list[tuple[str, str]]:
@@ -242,8 +316,49 @@ class GenerationTask(Task):
                 outputs.append(" ".join(tokenizer.decode(row, skip_special_tokens=True).split()))
         return outputs
 
-    def score(self, refs: list[list[str]], hyps: list[str]) -> dict[str, float]:
+    # ---------------------------------------------------------------------------------------- scoring
+    def score(
+        self, refs: list[list[str]], hyps: list[str], *, meteor: MeteorScorer | None = None
+    ) -> dict[str, float]:
+        """The task's official metrics of ``hyps[i]`` against ``refs[i]`` (all references of source i)."""
         raise NotImplementedError
+
+    def reference_groups(self, path: Path) -> list[list[str]]:
+        """The references of a file, grouped by source in first-appearance order. Accepted: the task's own
+        data files (``data_suffixes``, read by ``read_pairs``), ``source || text`` lines, GenerationEval's
+        folder of ``reference0``, ``reference1``, ... files, and e2e-metrics' plain text (references of one
+        source on consecutive lines, an empty line between sources)."""
+        if path.is_dir():
+            return read_reference_folder(path)
+        if path.suffix.lower() in self.data_suffixes:
+            return source_groups(self.read_pairs(path, evaluation=True))[1]
+        if is_source_text_file(path):
+            return source_groups(read_source_text_lines(path))[1]
+        return read_blank_line_groups(path)
+
+    @classmethod
+    def score_files(
+        cls,
+        refs_path: str | os.PathLike[str],
+        hyps_path: str | os.PathLike[str],
+        *,
+        meteor: MeteorScorer | None = None,
+    ) -> dict[str, float]:
+        """``adaptbench score <task>``: a hypothesis file (one line per unique source, in the order the sources
+        first appear in the reference file) against a reference file (see :meth:`reference_groups`)."""
+        require_java(cls.java_needed_by)
+        task = cls(cls.Config())
+        refs = task.reference_groups(Path(refs_path))
+        hyps = read_hyps(Path(hyps_path))
+        while len(hyps) > len(refs) and not hyps[-1]:
+            hyps.pop()  # blank lines at the end of the file, not empty outputs
+        if len(hyps) != len(refs):
+            raise bad_data(
+                hyps_path,
+                None,
+                f"{len(hyps)} hypotheses (one per line) for {len(refs)} unique sources in {refs_path}",
+            )
+        return task.score(refs, hyps, meteor=meteor)
 
     def evaluate(
         self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: EvalContext

@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.errors import ConfigError, bad_data
 from adaptbench.harness.registry import register_task
-from adaptbench.tasks._classification import SequenceTask
+from adaptbench.tasks._classification import SequenceTask, read_data_text
 from adaptbench.tasks.metrics.glue import GLUE_MAIN_METRIC, glue_metric
 
 # The hub column a TSV header name stands for (header names are matched case-sensitively first, then lowercased).
@@ -46,6 +46,16 @@ class GlueConfig:
     # null = Hugging Face datasets.load_dataset("nyu-mll/glue", <config>) (internet or cache); else a folder
     # holding the GLUE TSV files of this task (train.tsv + dev.tsv; MNLI: dev_matched.tsv + dev_mismatched.tsv)
     data_dir: str | None = None
+
+
+def parse_tsv(path: Path, lines: list[str], quoting: int) -> list[list[str]]:
+    """Tab-separated rows; a line the csv module refuses (a field over its size limit, ...) fails as one line
+    naming the file and the line."""
+    reader = csv.reader(lines, delimiter="\t", quoting=quoting)
+    try:
+        return list(reader)
+    except csv.Error as err:
+        raise bad_data(path, reader.line_num, str(err)) from None
 
 
 class GlueTask(SequenceTask):
@@ -119,7 +129,10 @@ class GlueTask(SequenceTask):
     def _label(self, value: str, path: Path, line: int) -> Any:
         value = value.strip()
         if self.label_names is None:
-            return float(value)
+            try:
+                return float(value)
+            except ValueError:
+                raise bad_data(path, line, f"score {value!r} is not a number") from None
         if value in self.label_names:
             return self.label_names.index(value)
         try:
@@ -127,33 +140,36 @@ class GlueTask(SequenceTask):
         except ValueError:
             label = -1
         if not 0 <= label < len(self.label_names):
-            raise ConfigError(
-                f"{path}:{line}: label {value!r} is not one of {', '.join(self.label_names)} "
-                f"or 0..{len(self.label_names) - 1}"
+            raise bad_data(
+                path,
+                line,
+                f"label {value!r} is not one of {', '.join(self.label_names)} or 0..{len(self.label_names) - 1}",
             )
         return label
 
     def read_tsv(self, path: Path) -> Dataset:
         """One GLUE TSV file as a Dataset with the hub's columns (text fields, ``label``, ``idx``)."""
-        text = path.read_text(encoding="utf-8-sig")  # MRPC starts with a BOM
-        lines = text.splitlines()
+        lines = read_data_text(path, "utf-8-sig").splitlines()  # MRPC starts with a BOM
+        if not lines:
+            raise bad_data(path, None, "empty file")
         wanted = (*self.text_fields, "label")
         if self.headerless_columns is not None:
-            rows = list(csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE))
+            rows = parse_tsv(path, lines, csv.QUOTE_NONE)
             positions, first_line = self.headerless_columns, 1
         else:
-            header = lines[0].split("\t") if lines else []
+            header = lines[0].split("\t")
             hf_export = "idx" in header and all(f in header for f in wanted)
-            quoting = csv.QUOTE_MINIMAL if hf_export else csv.QUOTE_NONE
-            rows = list(csv.reader(lines, delimiter="\t", quoting=quoting))
+            rows = parse_tsv(path, lines, csv.QUOTE_MINIMAL if hf_export else csv.QUOTE_NONE)
             header, rows = rows[0], rows[1:]
             positions = {}
             for field in wanted:
                 found = next((header.index(a) for a in HEADER_ALIASES[field] if a in header), None)
                 if found is None:
-                    raise ConfigError(
-                        f"{path}: no column for {field!r} (looked for {', '.join(HEADER_ALIASES[field])}); "
-                        f"header: {', '.join(header)}"
+                    raise bad_data(
+                        path,
+                        1,
+                        f"no column for {field!r} (looked for {', '.join(HEADER_ALIASES[field])}); "
+                        f"header: {', '.join(header)}",
                     )
                 positions[field] = found
             if (
@@ -175,9 +191,13 @@ class GlueTask(SequenceTask):
             columns["label"].append(self._label(row[positions["label"]], path, n))
             columns["idx"].append(len(columns["idx"]))
         if bad:
-            raise ConfigError(
-                f"{path}: {len(bad)} rows have fewer than {width} tab-separated fields (lines {bad[:5]})"
+            raise bad_data(
+                path,
+                bad[0],
+                f"fewer than {width} tab-separated fields ({len(bad)} such rows, lines {bad[:5]})",
             )
+        if not columns["idx"]:
+            raise bad_data(path, None, "no examples (only a header)" if first_line == 2 else "no examples")
         return Dataset.from_dict(columns, features=self.features())
 
     # ---------------------------------------------------------------------------------------- scoring

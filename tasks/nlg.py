@@ -11,22 +11,33 @@ Input files (inside ``task.data_dir``; chosen by ``task.train_file`` / ``task.ev
   selects the seen (the 10 DBpedia categories of the training set), unseen (5 new ones) or all entries.
 * DART: the v1.1.1 JSON (a list of ``{"tripleset", "annotations"}``).
 
-Sources are linearised exactly as :mod:`adaptbench.tasks.metrics.nlg` groups references, and scored with its official
-scorers: E2E's five metrics (BLEU as a fraction) and WebNLG/DART's BLEU (0-100), METEOR and TER.
+Each reader here is the one reader of its dataset: training, evaluation and ``adaptbench score <task>`` (see
+``GenerationTask.score_files``) group references by the sources it builds. Scores are the official ones
+(:mod:`adaptbench.tasks.metrics.nlg`): E2E's five metrics (BLEU as a fraction) and WebNLG/DART's BLEU (0-100),
+METEOR and TER.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from adaptbench.harness.errors import ConfigError, bad_choice
+from adaptbench.harness.errors import ConfigError, bad_choice, bad_data
 from adaptbench.harness.registry import register_task
-from adaptbench.tasks._generation import GenerationConfig, GenerationTask
-from adaptbench.tasks.metrics.nlg import _dart_source, _webnlg_source, score_e2e, score_webnlg_dart
+from adaptbench.tasks._generation import (
+    GenerationConfig,
+    GenerationTask,
+    read_source_text_lines,
+    read_text,
+)
+from adaptbench.tasks.metrics.coco import MeteorScorer
+from adaptbench.tasks.metrics.nlg import score_e2e, score_webnlg_dart
 
 # E2E attribute names as the LoRA repository's data spells them.
 E2E_KEYS = {
@@ -53,12 +64,6 @@ WEBNLG_UNSEEN = ("Athlete", "Artist", "CelestialBody", "MeanOfTransportation", "
 """The 5 categories only in WebNLG 2017's test set."""
 
 
-def _read(path: Path) -> str:
-    if not path.is_file():
-        raise ConfigError(f"file not found: {path}")
-    return path.read_text(encoding="utf-8-sig")
-
-
 def e2e_lora_mr(mr: str) -> str:
     """An official E2E meaning representation in the LoRA repository's layout.
 
@@ -75,40 +80,54 @@ def e2e_lora_mr(mr: str) -> str:
 
 
 def read_e2e_pairs(path: Path) -> list[tuple[str, str]]:
-    """(source, reference) pairs of an official E2E CSV or a LoRA ``MR || text`` file."""
-    text = _read(path)
+    """(source, reference) pairs of an official E2E CSV (``*.csv``, columns ``mr,ref``) or a LoRA ``MR || text``
+    file."""
+    if path.suffix.lower() != ".csv":
+        return read_source_text_lines(path)
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
     pairs: list[tuple[str, str]] = []
-    if path.suffix.lower() == ".csv":
-        rows = [row for row in csv.reader(text.splitlines()) if row]
-        if rows and [c.strip().lower() for c in rows[0]] == ["mr", "ref"]:
-            rows = rows[1:]
-        for n, row in enumerate(rows, start=2):
-            if len(row) != 2:
-                raise ConfigError(f"{path}:{n}: expected the two columns mr,ref, got {len(row)}")
-            pairs.append((e2e_lora_mr(row[0]), row[1].strip()))
-        return pairs
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for row in reader:
+        if not row or (reader.line_num == 1 and [c.strip().lower() for c in row] == ["mr", "ref"]):
             continue
-        mr, sep, ref = line.partition("||")
-        if not sep:
-            raise ConfigError(f"{path}:{n}: no 'MR || text' separator")
-        pairs.append((mr.strip(), ref.strip()))
+        if len(row) != 2:
+            raise bad_data(path, reader.line_num, f"expected the two columns mr,ref, got {len(row)}")
+        try:
+            pairs.append((e2e_lora_mr(row[0]), row[1].strip()))
+        except ConfigError as err:
+            raise bad_data(path, reader.line_num, str(err)) from None
     return pairs
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise bad_data(path, err.lineno, f"not valid JSON: {err.msg}") from None
+
+
+def webnlg_source(triples: Sequence[dict]) -> str:
+    """A WebNLG triple set as LoRA's ``format_converting_webnlg.py`` linearises it: ``subj : prop : obj | ...``."""
+    return " | ".join(f"{t['subject']} : {t['property']} : {t['object']}" for t in triples)
+
+
+def dart_source(tripleset: Sequence[Sequence[str]]) -> str:
+    """A DART triple set as LoRA's ``format_converting_dart.py`` linearises it (relation lowercased)."""
+    return " | ".join(f"{s} : {r.lower()} : {o}" for s, r, o in tripleset)
+
+
 def read_webnlg_pairs(path: Path, categories: str = "all") -> list[tuple[str, str]]:
-    """(source, reference) pairs of a WebNLG 2017 JSON file (LoRA layout), for ``categories`` all|seen|unseen."""
-    data = json.loads(_read(path))
+    """(source, reference) pairs of a WebNLG 2017 JSON file (LoRA layout), for ``categories`` all|seen|unseen:
+    the lexicalisations marked ``good`` of each entry."""
+    data = _read_json(path)
     if not isinstance(data, dict) or "entries" not in data:
-        raise ConfigError(f"{path}: not the WebNLG JSON layout of the LoRA repository (no 'entries')")
+        raise bad_data(path, None, "not the WebNLG JSON layout of the LoRA repository (no 'entries')")
     pairs = []
     for i, entry in enumerate(data["entries"], start=1):
         item = entry[str(i)]
         seen = item["category"] in WEBNLG_SEEN
         if categories == "seen" and not seen or categories == "unseen" and seen:
             continue
-        source = _webnlg_source(item["modifiedtripleset"])
+        source = webnlg_source(item["modifiedtripleset"])
         pairs.extend(
             (source, lex["lex"].strip()) for lex in item["lexicalisations"] if lex.get("comment") == "good"
         )
@@ -116,12 +135,12 @@ def read_webnlg_pairs(path: Path, categories: str = "all") -> list[tuple[str, st
 
 
 def read_dart_pairs(path: Path) -> list[tuple[str, str]]:
-    """(source, reference) pairs of a DART JSON file."""
-    data = json.loads(_read(path))
+    """(source, reference) pairs of a DART JSON file: every annotation text of each triple set."""
+    data = _read_json(path)
     if not isinstance(data, list) or not all(isinstance(x, dict) and "tripleset" in x for x in data):
-        raise ConfigError(f"{path}: not the DART JSON layout (a list of {{'tripleset', 'annotations'}})")
+        raise bad_data(path, None, "not the DART JSON layout (a list of {'tripleset', 'annotations'})")
     return [
-        (_dart_source(item["tripleset"]), ann["text"].strip()) for item in data for ann in item["annotations"]
+        (dart_source(item["tripleset"]), ann["text"].strip()) for item in data for ann in item["annotations"]
     ]
 
 
@@ -155,18 +174,24 @@ class E2E(GenerationTask):
     file_hint = (
         "E2E files: the official trainset.csv/devset.csv/testset_w_refs.csv or LoRA's 'MR || text' *.txt"
     )
+    data_suffixes = (".csv",)
+    java_needed_by = "task=e2e's metrics METEOR 1.5 and the COCO PTB tokenizer"
 
     def read_pairs(self, path: Path, evaluation: bool) -> list[tuple[str, str]]:
         return read_e2e_pairs(path)
 
-    def score(self, refs: list[list[str]], hyps: list[str]) -> dict[str, float]:
-        return score_e2e(refs, hyps)
+    def score(
+        self, refs: list[list[str]], hyps: list[str], *, meteor: MeteorScorer | None = None
+    ) -> dict[str, float]:
+        return score_e2e(refs, hyps, meteor=meteor)
 
 
 @register_task("webnlg")
 class WebNLG(GenerationTask):
     Config = WebNLGConfig
     file_hint = "WebNLG 2017 JSON files in the LoRA repository's layout (train.json, dev.json, test.json)"
+    data_suffixes = (".json",)
+    java_needed_by = "task=webnlg's metric METEOR 1.5"
 
     def validate(self) -> None:
         if self.cfg.categories not in ("all", "seen", "unseen"):
@@ -176,8 +201,10 @@ class WebNLG(GenerationTask):
     def read_pairs(self, path: Path, evaluation: bool) -> list[tuple[str, str]]:
         return read_webnlg_pairs(path, self.cfg.categories if evaluation else "all")
 
-    def score(self, refs: list[list[str]], hyps: list[str]) -> dict[str, float]:
-        return score_webnlg_dart(refs, hyps)
+    def score(
+        self, refs: list[list[str]], hyps: list[str], *, meteor: MeteorScorer | None = None
+    ) -> dict[str, float]:
+        return score_webnlg_dart(refs, hyps, meteor=meteor)
 
 
 @register_task("dart")
@@ -186,9 +213,13 @@ class Dart(GenerationTask):
     file_hint = (
         "DART v1.1.1 JSON files (dart-v1.1.1-full-train.json, dart-v1.1.1-full-dev.json, ...-test.json)"
     )
+    data_suffixes = (".json",)
+    java_needed_by = "task=dart's metric METEOR 1.5"
 
     def read_pairs(self, path: Path, evaluation: bool) -> list[tuple[str, str]]:
         return read_dart_pairs(path)
 
-    def score(self, refs: list[list[str]], hyps: list[str]) -> dict[str, float]:
-        return score_webnlg_dart(refs, hyps)
+    def score(
+        self, refs: list[list[str]], hyps: list[str], *, meteor: MeteorScorer | None = None
+    ) -> dict[str, float]:
+        return score_webnlg_dart(refs, hyps, meteor=meteor)

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, DatasetDict
 
-from adaptbench.harness.errors import ConfigError, bad_value
+from adaptbench.harness.errors import ConfigError, bad_data, bad_value
 from adaptbench.harness.models import resolve_location
 from adaptbench.harness.registry import register_task
-from adaptbench.tasks._classification import SequenceTask
+from adaptbench.tasks._classification import SequenceTask, read_data_text
 from adaptbench.tasks.metrics.glue import accuracy, pearson_spearman
 
 
@@ -37,10 +37,15 @@ def read_lexicon(path: str | None) -> list[tuple[str, float]]:
     if not lexicon.is_file():
         raise ConfigError(f"task.lexicon={str(lexicon)!r} is not a file")
     rows = []
-    for line in lexicon.read_text(encoding="utf-8").splitlines():
+    for n, line in enumerate(read_data_text(lexicon).splitlines(), start=1):
         fields = line.split("\t")
         if len(fields) >= 2:
-            rows.append((fields[0], float(fields[1])))
+            try:
+                rows.append((fields[0], float(fields[1])))
+            except ValueError:
+                raise bad_data(lexicon, n, f"rating {fields[1]!r} is not a number") from None
+    if not rows:
+        raise bad_data(lexicon, None, "no entries (expected lines: token<TAB>mean rating)")
     return rows
 
 

@@ -50,20 +50,20 @@ def expected(method: str, layout: Layout, n_blocks: int):
         "full": lambda n: True,
         "fttop2": lambda n: bool(top.search(n)),
         "bitfit": lambda n: n.endswith(".bias"),
-        "prefix_embed": lambda n: n.endswith("reserved_positions.embed"),
-        "prefix_layer": lambda n: n.endswith("reserved_positions.layer_states"),
+        "prefix_embed": lambda n: n.endswith("virtual_tokens.embed"),
+        "prefix_layer": lambda n: n.endswith("virtual_tokens.layer_states"),
         "adapter_h": lambda n: bool(adapter.search(n)) and "layer_norm" not in n,
         "adapter_l": lambda n: bool(adapter.search(n)),
         "adapter_p": lambda n: bool(adapter.search(n)) and "layer_norm" not in n,
         "adapter_d": lambda n: bool(adapter.search(n)) and int(adapter.search(n).group(1)) >= 1,
         "lora": lambda n: bool(lora.search(n)),
-        "lora_pe": lambda n: bool(lora.search(n)) or n.endswith("reserved_positions.embed"),
-        "lora_pl": lambda n: bool(lora.search(n)) or n.endswith("reserved_positions.layer_states"),
+        "lora_pe": lambda n: bool(lora.search(n)) or n.endswith("virtual_tokens.embed"),
+        "lora_pl": lambda n: bool(lora.search(n)) or n.endswith("virtual_tokens.layer_states"),
     }[method]
 
 
 def step_inputs(model, method, model_name: str) -> dict:
-    """A random batch (with the method's reserved ids inserted) and labels."""
+    """A random batch (with the method's virtual tokens inserted) and labels."""
     b = batch(model, n=2, length=6)
     vocab = model.get_input_embeddings().weight.shape[0]
     inputs = method_batch(method, b, vocab, encoder=model_name != "tiny-gpt2")
@@ -106,11 +106,11 @@ def test_trainable_set_and_one_step(model_name: str, method_name: str) -> None:
 
 
 def test_prefix_and_lora_parameters_get_gradients() -> None:
-    """Beyond weight decay: the loss really reaches the reserved vectors and LoRA's B."""
+    """Beyond weight decay: the loss really reaches the virtual tokens' vectors and LoRA's B."""
     model, method, _, _ = build("tiny-roberta", "lora_pl", ("method.prefix_len=2", "method.infix_len=1"))
     model(**step_inputs(model, method, "tiny-roberta")).loss.backward()
-    rp = model.base_model.reserved_positions
-    assert rp.layer_states.grad is not None and rp.layer_states.grad.abs().sum() > 0
+    tokens = model.base_model.virtual_tokens
+    assert tokens.layer_states.grad is not None and tokens.layer_states.grad.abs().sum() > 0
     bs = [p for n, p in model.named_parameters() if n.endswith("lora_B")]
     assert bs and all(p.grad.abs().sum() > 0 for p in bs)
 
@@ -142,14 +142,13 @@ def _method(name: str, *overrides: str):
             "method.drop=2 is not valid: must be in [0, 1] (the model has L=2 blocks)",
         ),
         ("adapter_d", ("method.drop=-1",), "method.drop=-1 is not valid: must be in [0, 1]"),
-        ("prefix_embed", ("method.prefix_len=-3",), "method.prefix_len=-3 is not valid: must be >= 0"),
-        ("prefix_layer", ("method.infix_len=-1",), "method.infix_len=-1 is not valid: must be >= 0"),
         ("lora_pl", ("method.r=0",), "method.r=0 is not valid"),
     ],
 )
 def test_validate_errors(name: str, overrides: tuple, message: str) -> None:
-    method, arch, layout = _method(name, *overrides)
+    """Value checks fail when the method node is read (Config.__post_init__), model checks in validate."""
     with pytest.raises(ConfigError) as err:
+        method, arch, layout = _method(name, *overrides)
         method.validate(arch, layout)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
@@ -157,7 +156,8 @@ def test_validate_errors(name: str, overrides: tuple, message: str) -> None:
 
 def test_unknown_keys_fail_with_valid_keys() -> None:
     with pytest.raises(
-        ConfigError, match=r"method.rank is not a setting.*valid keys: alpha, dropout, init, r, targets"
+        ConfigError,
+        match=r"method.rank is not a setting.*valid keys: alpha, dropout, init, init_std, r, targets",
     ):
         _method("lora", "+method.rank=4")
     with pytest.raises(

@@ -133,7 +133,7 @@ def test_init_from_loads_the_method_tensors_not_the_head(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from adaptbench.harness.checkpoint import init_checkpoint, load_trainable
+    from adaptbench.harness.checkpoint import init_source, load_trainable
     from adaptbench.harness.layout import Layout
     from adaptbench.harness.models import build_model
     from adaptbench.harness.plugin_loading import load_method
@@ -142,10 +142,11 @@ def test_init_from_loads_the_method_tensors_not_the_head(tmp_path):
     cfg = compose_run_config([*TINY, "method=lora", f"output_root={tmp_path}", "trainer.save_trainable=true"])
     run(cfg)
     [record] = records_under(tmp_path)
-    saved = load_file(str(init_checkpoint(str(record))))
+    tensors = init_source(str(record), "tiny-bert", "lora").path
+    saved = load_file(str(tensors))
     model = build_model(cfg.model, "regression", 1)  # another task: a 1-output head instead of 2
     adapt(model, load_method(cfg.method), Layout.from_config(cfg.model.layout))
-    load_trainable(model, init_checkpoint(str(record)), include_head=False)
+    load_trainable(model, tensors, include_head=False)
     params = dict(model.named_parameters())
     lora_names = [n for n in saved if "classifier" not in n]
     assert lora_names and all(torch.equal(params[n], saved[n]) for n in lora_names)
@@ -170,7 +171,7 @@ def test_task_init_from_starts_stsb_from_an_rte_run(tmp_path, shared_data):
     )
     assert stsb["config"]["init_from"] == str(rte_record)
     assert "pearson" in stsb["best"]["metrics"]
-    with pytest.raises(ConfigError, match="init_from=.*no trainable.safetensors"):
+    with pytest.raises(ConfigError, match="init_from=.*no such file"):
         run(
             compose_run_config(
                 [

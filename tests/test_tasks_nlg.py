@@ -125,7 +125,7 @@ def test_config_errors(tmp_path: Path) -> None:
 
 def test_no_repeat_ngram_counts_generated_tokens_only() -> None:
     proc = GeneratedNoRepeatNGram(3, prompt_len=4)
-    # prompt 7 8 9 99999 (a reserved id beyond the logits); generated 1 2 5 1 2 -> "1 2 5" seen, ban 5 next
+    # prompt 7 8 9 99999 (a virtual token id beyond the logits); generated 1 2 5 1 2 -> "1 2 5" seen, ban 5 next
     ids = torch.tensor([[7, 8, 9, 99999, 1, 2, 5, 1, 2]])
     scores = proc(ids, torch.zeros(1, 10))
     assert scores[0, 5] == -float("inf") and torch.isfinite(scores[0, :5]).all()
@@ -145,7 +145,7 @@ def test_batched_decoding_with_prefix_positions(shared_data: Path, tmp_path: Pat
     """Evaluation prompts carry the prefix (at 0) and the infix (at the end of the prompt); left-padded
     batched beam search gives what one-at-a-time decoding gives."""
     cfg, plan = prefix_plan(shared_data, "prefix_layer", tmp_path)
-    l_p, l_i = plan.method.reserved_positions()
+    l_p, l_i = plan.method.cfg.prefix_len, plan.method.cfg.infix_len
     assert l_p > 0 and l_i > 0
     tokenizer = load_tokenizer(cfg.model)
     model = build_model(cfg.model, "generation", 1)

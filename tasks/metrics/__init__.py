@@ -1,7 +1,7 @@
 """Evaluation metrics: GLUE classification/regression metrics and the E2E / WebNLG / DART NLG metrics.
 
-``glue`` needs only numpy/scipy/scikit-learn; the NLG metrics import ``sacrebleu`` and ``pycocoevalcap``
-and run java (METEOR 1.5, the COCO PTB tokenizer) when called.
+Importing them is cheap: scikit-learn, scipy, sacrebleu, pycocoevalcap, nltk and pyter are imported by the
+functions that compute a score. The NLG metrics run java (METEOR 1.5, the COCO PTB tokenizer).
 """
 
 from adaptbench.tasks.metrics.glue import (
@@ -14,28 +14,19 @@ from adaptbench.tasks.metrics.glue import (
     matthews,
     pearson_spearman,
 )
-from adaptbench.tasks.metrics.nlg import (
-    read_e2e_refs,
-    read_hyps,
-    read_webnlg_dart_refs,
-    score_e2e,
-    score_files,
-    score_webnlg_dart,
-)
+from adaptbench.tasks.metrics.nlg import E2E_METRICS, WEBNLG_DART_METRICS, score_e2e, score_webnlg_dart
 
 __all__ = [
+    "E2E_METRICS",
     "GLUE_MAIN_METRIC",
     "GLUE_METRICS",
+    "WEBNLG_DART_METRICS",
     "accuracy",
     "accuracy_and_f1",
     "f1",
     "glue_metric",
     "matthews",
     "pearson_spearman",
-    "read_e2e_refs",
-    "read_hyps",
-    "read_webnlg_dart_refs",
     "score_e2e",
-    "score_files",
     "score_webnlg_dart",
 ]

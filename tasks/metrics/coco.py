@@ -7,7 +7,7 @@ dropped -- and the tokenized text is scored by ``Meteor`` (the METEOR 1.5 jar: `
 corpus-level aggregated statistics), ``Rouge`` (ROUGE-L, F with beta 1.2, averaged over segments) and
 ``Cider`` (CIDEr-D with document frequencies from the evaluated references).
 
-Both the tokenizer and METEOR run java. ``pycocoevalcap``'s ``PTBTokenizer`` writes its temporary file
+Both the tokenizer and METEOR run java. ``pycocoevalcap`` is imported inside the functions that score. ``pycocoevalcap``'s ``PTBTokenizer`` writes its temporary file
 into the installed package directory, which need not be writable, so :func:`ptb_tokenize` repeats its
 exact command with the file in a temporary directory. METEOR keeps a java process alive for as long as its
 ``Meteor`` object lives; :class:`MeteorScorer` closes it deterministically.
@@ -22,23 +22,21 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from pycocoevalcap.cider.cider import Cider
-from pycocoevalcap.meteor.meteor import Meteor
-from pycocoevalcap.rouge.rouge import Rouge
-from pycocoevalcap.tokenizer import ptbtokenizer
+from adaptbench.harness.errors import ConfigError
 
-_CORENLP_JAR = Path(ptbtokenizer.__file__).resolve().parent / ptbtokenizer.STANFORD_CORENLP_3_4_1_JAR
-_PUNCTUATIONS = frozenset(ptbtokenizer.PUNCTUATIONS)
+if TYPE_CHECKING:
+    from pycocoevalcap.meteor.meteor import Meteor
+
+JAVA_INSTALL_HINT = "install a Java runtime (8+), e.g. apt-get install default-jre-headless"
 
 
-def require_java() -> str:
-    """The java executable, or a RuntimeError saying that METEOR and the COCO tokenizer need it."""
+def require_java(needed_by: str = "METEOR 1.5 and the COCO PTB tokenizer") -> str:
+    """The java executable, or a one-line ConfigError naming what needs it and how to install it."""
     java = shutil.which("java")
     if java is None:
-        raise RuntimeError(
-            "the E2E/WebNLG metrics METEOR and the COCO PTB tokenizer need java on PATH (Java 8+)"
-        )
+        raise ConfigError(f"java not found on PATH, needed by {needed_by}; {JAVA_INSTALL_HINT}")
     return java
 
 
@@ -46,14 +44,18 @@ def ptb_tokenize(sentences: Sequence[str]) -> list[str]:
     """COCO's PTBTokenizer: lowercase PTB tokens, punctuation tokens removed, one output per input line."""
     if not sentences:
         return []
-    java = require_java()
+    from pycocoevalcap.tokenizer import ptbtokenizer
+
+    java = require_java("the COCO PTB tokenizer")
+    corenlp_jar = Path(ptbtokenizer.__file__).resolve().parent / ptbtokenizer.STANFORD_CORENLP_3_4_1_JAR
+    punctuations = frozenset(ptbtokenizer.PUNCTUATIONS)
     # one sentence per line: every line break Python or Java knows of (\r, \f, U+2028, ...) becomes a space
     text = "\n".join(" ".join(s.splitlines()) for s in sentences)
     with tempfile.TemporaryDirectory(prefix="adaptbench-ptb-") as tmp:
         path = Path(tmp) / "sentences.txt"
         path.write_text(text, encoding="utf-8")
         tokenizer = "edu.stanford.nlp.process.PTBTokenizer"
-        cmd = [java, "-cp", str(_CORENLP_JAR), tokenizer, "-preserveLines", "-lowerCase", str(path)]
+        cmd = [java, "-cp", str(corenlp_jar), tokenizer, "-preserveLines", "-lowerCase", str(path)]
         proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(
@@ -64,7 +66,7 @@ def ptb_tokenize(sentences: Sequence[str]) -> list[str]:
         lines.pop()  # the final newline
     if len(lines) != len(sentences):
         raise RuntimeError(f"PTBTokenizer returned {len(lines)} lines for {len(sentences)} sentences")
-    return [" ".join(w for w in line.rstrip().split(" ") if w and w not in _PUNCTUATIONS) for line in lines]
+    return [" ".join(w for w in line.rstrip().split(" ") if w and w not in punctuations) for line in lines]
 
 
 def ptb_tokenize_corpus(
@@ -94,12 +96,16 @@ def _coco_dicts(
 
 def rouge_l(refs: Sequence[Sequence[str]], hyps: Sequence[str]) -> float:
     """COCO ROUGE-L (on already tokenized text)."""
+    from pycocoevalcap.rouge.rouge import Rouge
+
     score, _ = Rouge().compute_score(*_coco_dicts(refs, hyps))
     return float(score)
 
 
 def cider(refs: Sequence[Sequence[str]], hyps: Sequence[str]) -> float:
     """COCO CIDEr(-D) (on already tokenized text); document frequencies come from ``refs``."""
+    from pycocoevalcap.cider.cider import Cider
+
     score, _ = Cider().compute_score(*_coco_dicts(refs, hyps))
     return float(score)
 
@@ -112,7 +118,9 @@ class MeteorScorer:
     """
 
     def __init__(self) -> None:
-        require_java()
+        from pycocoevalcap.meteor.meteor import Meteor
+
+        require_java("METEOR 1.5")
         self._meteor: Meteor | None = Meteor()
 
     def score(self, refs: Sequence[Sequence[str]], hyps: Sequence[str]) -> float:

@@ -3,6 +3,8 @@
 Every function takes ``(predictions, labels)`` (array-likes of equal length) and returns a dict of plain
 Python floats. Classification functions accept either class ids (shape ``(n,)``) or logits/probabilities
 (shape ``(n, num_classes)``, reduced with argmax); STS-B accepts scores of shape ``(n,)`` or ``(n, 1)``.
+
+scikit-learn and scipy are imported inside the functions: importing a task module stays cheap.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from adaptbench.harness.errors import bad_choice
 
@@ -44,12 +44,16 @@ def _check(
 
 def accuracy(predictions: ArrayLike, labels: ArrayLike) -> dict[str, float]:
     """Fraction of exact matches."""
+    from sklearn.metrics import accuracy_score
+
     preds, labs = _check(predictions, labels)
     return {"accuracy": float(accuracy_score(labs, preds))}
 
 
 def f1(predictions: ArrayLike, labels: ArrayLike) -> dict[str, float]:
     """Binary F1 of the positive class 1 (MRPC, QQP). No predicted or true positives gives 0.0, not a warning."""
+    from sklearn.metrics import f1_score
+
     preds, labs = _check(predictions, labels)
     return {"f1": float(f1_score(labs, preds, pos_label=1, average="binary", zero_division=0.0))}
 
@@ -61,6 +65,8 @@ def accuracy_and_f1(predictions: ArrayLike, labels: ArrayLike) -> dict[str, floa
 
 def matthews(predictions: ArrayLike, labels: ArrayLike) -> dict[str, float]:
     """Matthews correlation coefficient (CoLA). sklearn already defines it as 0.0 for a constant prediction."""
+    from sklearn.metrics import matthews_corrcoef
+
     preds, labs = _check(predictions, labels)
     return {"matthews_correlation": float(matthews_corrcoef(labs, preds))}
 
@@ -74,6 +80,8 @@ def pearson_spearman(predictions: ArrayLike, labels: ArrayLike) -> dict[str, flo
     ``constant_prediction`` to True (False otherwise; ``constant_labels`` likewise) so that the substitution
     is visible in the record rather than silent.
     """
+    from scipy.stats import pearsonr, spearmanr
+
     preds, labs = _check(predictions, labels, regression=True)
     constant_prediction = bool(np.ptp(preds) == 0)
     constant_labels = bool(np.ptp(labs) == 0)

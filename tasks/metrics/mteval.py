@@ -22,19 +22,27 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from functools import cache
+from typing import TYPE_CHECKING
 
-from sacrebleu.metrics import BLEU
-from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
-
-_TOKENIZE_13A = Tokenizer13a()
+if TYPE_CHECKING:
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
 NIST_BETA = -math.log(0.5) / math.log(1.5) ** 2
 """mteval-v13a's length-penalty constant: the penalty is 0.5 when the output is 2/3 of the reference length."""
 
 
+@cache
+def _tokenizer_13a() -> Tokenizer13a:
+    """sacrebleu is imported when a score is first computed, not with the module."""
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    return Tokenizer13a()
+
+
 def mteval_tokenize(text: str) -> list[str]:
     """Lowercase and tokenize like mteval-v13a (the tokenizer both BLEU and NIST use here)."""
-    return _TOKENIZE_13A(text.lower()).split()
+    return _tokenizer_13a()(text.lower()).split()
 
 
 def _check_corpus(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> None:
@@ -57,6 +65,8 @@ def ref_streams(refs: Sequence[Sequence[str]], max_refs: int | None = None) -> l
 
 def corpus_bleu_e2e(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> float:
     """mteval-v13a corpus BLEU-4 on lowercased text, as a fraction in [0, 1]."""
+    from sacrebleu.metrics import BLEU
+
     _check_corpus(hyps, refs)
     bleu = BLEU(lowercase=True, tokenize="13a", smooth_method="none", force=True)
     return bleu.corpus_score(list(hyps), ref_streams(refs)).score / 100.0

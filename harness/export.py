@@ -1,0 +1,208 @@
+"""``adaptbench export RECORD --format peft|merged --out DIR``: a trained LoRA run as files other tools load.
+
+The run's model is rebuilt from the record's ``config`` (a model built with random weights,
+``model.pretrained=false``, gets the run's base weights back from the run's seed) and its best evaluation's
+``trainable.safetensors`` (written with ``trainer.save_trainable=true``) is loaded onto it.
+
+* ``peft``: ``adapter_config.json`` + ``adapter_model.safetensors`` for ``peft.PeftModel.from_pretrained(base,
+  DIR)``. LoRA's A and B become PEFT's ``lora_A.weight``/``lora_B.weight`` with the same ``r``, ``lora_alpha``
+  (PEFT also scales by alpha/r) and ``lora_dropout``; the task head goes into ``modules_to_save``. LoRA on
+  output slices of a fused matrix (GPT-2's q and v inside ``c_attn``) is refused: PEFT adapts a whole matrix,
+  so the same tensors there would be a different function.
+* ``merged``: B A folded into the weights (``Method.merge``), saved with ``save_pretrained`` with the
+  tokenizer: the base architecture, loadable with ``AutoModelFor{SequenceClassification,CausalLM}``.
+
+Only LoRA runs are exported. PEFT's prompt/prefix tuning is not the function of the harness's prefix methods
+(PEFT puts virtual tokens before the first token and has no infix; its prefix tuning learns keys/values, not
+activations), so no other method has an exact PEFT form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import save_file
+from torch import nn
+from transformers import PreTrainedTokenizerBase, set_seed
+
+from adaptbench.harness.checkpoint import load_trainable
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.layout import Layout
+from adaptbench.harness.models import build_model, load_tokenizer, resolve_location
+from adaptbench.harness.plugin_loading import load_method, load_task, plugin_name
+from adaptbench.harness.plugins import Method, Task, adapt, head_parameter_names
+from adaptbench.harness.records import artifacts_dir, read_record
+from adaptbench.methods._common import is_transposed
+from adaptbench.methods.lora import LoRAModule
+
+FORMATS = ("peft", "merged")
+PEFT_TASK_TYPES = {"classification": "SEQ_CLS", "regression": "SEQ_CLS", "generation": "CAUSAL_LM"}
+PEFT_PREFIX = "base_model.model."
+"""What ``PeftModel`` puts before the wrapped model's own parameter names in a saved adapter."""
+
+
+@dataclass
+class Rebuilt:
+    """A run's adapted model with its trained tensors loaded, and what built it."""
+
+    cfg: DictConfig
+    method: Method
+    task: Task
+    layout: Layout
+    model: nn.Module
+    tokenizer: PreTrainedTokenizerBase
+
+
+def load_run(record_path: Path) -> tuple[DictConfig, Path]:
+    """The run's config and its ``trainable.safetensors``, after checking that it is a complete LoRA run."""
+    record = read_record(record_path)
+    if record["status"] != "complete":
+        reason = f" ({record['error']})" if record.get("error") else ""
+        raise ConfigError(
+            f"{record_path}: a {record['status']} run{reason}; only a complete run can be exported"
+        )
+    method = plugin_name(record["config"]["method"])
+    if method != "lora":
+        raise ConfigError(
+            f"{record_path}: method={record['method']!r} is not valid for export; choose one of: lora "
+            "(PEFT has no exact equivalent of the other methods)"
+        )
+    path = artifacts_dir(record_path) / "trainable.safetensors"
+    if not path.is_file():
+        raise ConfigError(
+            f"{record_path}: no {path}: the run kept no trained tensors; rerun it with trainer.save_trainable=true"
+        )
+    return OmegaConf.create(record["config"]), path
+
+
+def rebuild(cfg: DictConfig, trainable: Path) -> Rebuilt:
+    """The run's model, adapted and with its trained tensors, in eval mode on the CPU."""
+    method, task = load_method(cfg.method), load_task(cfg.task)
+    layout = Layout.from_config(cfg.model.layout)
+    set_seed(int(cfg.seed))  # as the runner does before building: random base weights come out the same
+    model = build_model(cfg.model, task.kind, task.num_labels)
+    adapt(model, method, layout)
+    load_trainable(model, trainable)
+    model.eval()
+    return Rebuilt(cfg, method, task, layout, model, load_tokenizer(cfg.model))
+
+
+# ------------------------------------------------------------------------------------------------ peft
+def check_whole_matrices(cfg: DictConfig) -> None:
+    """Refuse LoRA on output slices of a fused matrix (GPT-2's ``c_attn``), before any model is built."""
+    layout = Layout.from_config(cfg.model.layout)
+    sliced = [t for t in load_method(cfg.method).cfg.targets if layout.target(t).n_slices > 1]
+    if sliced:
+        raise ConfigError(
+            f"--format peft: LoRA on slices {', '.join(sliced)} of a fused matrix ({layout.target(sliced[0]).path})"
+            " has no exact PEFT equivalent (PEFT adapts the whole matrix); use --format merged"
+        )
+
+
+def lora_modules(model: nn.Module) -> dict[str, LoRAModule]:
+    """The LoRA wrappers by module path (each adapts its whole matrix: see ``check_whole_matrices``)."""
+    return {path: m for path, m in model.named_modules() if isinstance(m, LoRAModule)}
+
+
+def peft_tensors(model: nn.Module, wrappers: dict[str, LoRAModule]) -> dict[str, torch.Tensor]:
+    """A and B of every wrapper and the head's parameters under PEFT's saved names."""
+    tensors = {}
+    for path, module in wrappers.items():
+        (branch,) = module.lora.values()
+        tensors[f"{PEFT_PREFIX}{path}.lora_A.weight"] = branch.lora_A
+        tensors[f"{PEFT_PREFIX}{path}.lora_B.weight"] = branch.lora_B
+    params = dict(model.named_parameters())
+    for name in sorted(head_parameter_names(model)):
+        tensors[PEFT_PREFIX + name] = params[name]
+    return {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+
+
+def target_modules(model: nn.Module, wrapped: set[str], layout: Layout, targets: Sequence[str]) -> list[str]:
+    """PEFT's ``target_modules``: the layout's paths of the targets (PEFT matches them as name suffixes) when
+    they select exactly the adapted modules, else the full module paths (BERT's ffn_out path ``output.dense``
+    would also select ``attention.output.dense``)."""
+    suffixes = sorted({layout.target(t).path for t in targets})
+    selected = {
+        name
+        for name, _ in model.named_modules()
+        if any(name == s or name.endswith("." + s) for s in suffixes)
+    }
+    return suffixes if selected == wrapped else sorted(wrapped)
+
+
+def base_model_location(model_cfg: Any) -> str | None:
+    """Where PEFT users load the base model from: the run's weights (None for random weights)."""
+    if not model_cfg.get("pretrained", True):
+        return None
+    location = model_cfg.get("path") or model_cfg.get("hf_name")
+    return resolve_location(location) if location else None
+
+
+def adapter_config(rebuilt: Rebuilt, wrappers: dict[str, LoRAModule]) -> dict[str, Any]:
+    cfg, lora = rebuilt.cfg, rebuilt.method.cfg
+    heads = sorted({name.split(".")[0] for name in head_parameter_names(rebuilt.model)})
+    return {
+        "peft_type": "LORA",
+        "task_type": PEFT_TASK_TYPES[rebuilt.task.kind],
+        "base_model_name_or_path": base_model_location(cfg.model),
+        "r": lora.r,
+        "lora_alpha": lora.alpha,
+        "lora_dropout": lora.dropout,
+        "target_modules": target_modules(rebuilt.model, set(wrappers), rebuilt.layout, lora.targets),
+        "modules_to_save": heads or None,
+        "fan_in_fan_out": any(is_transposed(m.base) for m in wrappers.values()),
+        "bias": "none",
+        "use_rslora": False,
+        "use_dora": False,
+        "inference_mode": True,
+    }
+
+
+def export_peft(rebuilt: Rebuilt, out: Path) -> None:
+    wrappers = lora_modules(rebuilt.model)
+    config = adapter_config(rebuilt, wrappers)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    save_file(peft_tensors(rebuilt.model, wrappers), str(out / "adapter_model.safetensors"), {"format": "pt"})
+
+
+# ------------------------------------------------------------------------------------------------ merged
+def export_merged(rebuilt: Rebuilt, out: Path) -> None:
+    rebuilt.method.merge(rebuilt.model)
+    rebuilt.model.save_pretrained(out)
+    rebuilt.tokenizer.save_pretrained(out)
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="adaptbench export",
+        description="Write a trained LoRA run's adapter in a format other tools load.",
+    )
+    parser.add_argument(
+        "record", type=Path, help="the run's record (.json); the run needs trainer.save_trainable"
+    )
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        help="peft: adapter for peft.PeftModel.from_pretrained; merged: a plain model with LoRA folded in",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="folder to write")
+    args = parser.parse_args(list(argv))
+    cfg, trainable = load_run(args.record)
+    if args.format == "peft":
+        check_whole_matrices(cfg)
+    rebuilt = rebuild(cfg, trainable)
+    (export_peft if args.format == "peft" else export_merged)(rebuilt, args.out)
+    summary = {"format": args.format, "out": str(args.out)}
+    if args.format == "peft":
+        summary["base_model"] = base_model_location(rebuilt.cfg.model)
+    print(json.dumps(summary))
+    return 0

@@ -1,0 +1,151 @@
+"""The LoRA paper's published tables (``results/paper/*.csv``) and its names for models and methods.
+
+``adaptbench table --compare paper`` puts these numbers beside measured ones. The CSVs print numbers as the
+paper does (``.3`` for 0.3, ``0.35M`` for a parameter count, ``+2.2%``); this module turns them into floats and
+keeps the printed parameter label, since the label is what a reader looks up in the paper.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+PAPER_DIR = Path(__file__).resolve().parents[1] / "results" / "paper"
+
+MODEL_NAMES = {
+    "roberta-base": "RoBERTa-base",
+    "roberta-large": "RoBERTa-large",
+    "deberta-v2-xxlarge": "DeBERTa-XXL",
+    "gpt2-medium": "GPT-2 M",
+    "gpt2-large": "GPT-2 L",
+    "gpt3-175b": "GPT-3 175B",
+}
+METHOD_NAMES = {
+    "full": "FT",
+    "fttop2": "FTTop2",
+    "bitfit": "BitFit",
+    "prefix_embed": "PreEmbed",
+    "prefix_layer": "PreLayer",
+    "adapter_h": "AdapterH",
+    "adapter_l": "AdapterL",
+    "adapter_p": "AdapterP",
+    "adapter_d": "AdapterD",
+    "lora": "LoRA",
+    "lora_pe": "LoRA+PE",
+    "lora_pl": "LoRA+PL",
+}
+# Tables 13 and 14 (DART, WebNLG) spell two methods differently from Tables 2-4.
+PAPER_METHOD_ALIASES = {"Fine-Tune": "FT", "Prefix": "PreLayer"}
+
+# Printed |Θ| values that disagree with the paper's own formula (results/paper/README.md lists them):
+# (paper model, paper method, printed label) -> (the formula's count, how it is computed).
+KNOWN_MISPRINTS: dict[tuple[str, str, str], tuple[int, str]] = {
+    ("GPT-2 M", "LoRA", "0.35M"): (
+        393_216,
+        "2·L̂·d·r = 2·48·1024·4 (L̂ = 48 matrices: W_q, W_v of 24 layers; r=4)",
+    ),
+    ("GPT-2 L", "LoRA", "0.77M"): (
+        737_280,
+        "2·L̂·d·r = 2·72·1280·4 (L̂ = 72 matrices: W_q, W_v of 36 layers; r=4)",
+    ),
+    ("GPT-2 M", "FT", "354.92M"): (354_823_168, "the GPT-2 medium architecture"),
+    ("RoBERTa-large", "AdapterP", "3.0M"): (3_171_840, "the AdapterP formula at r=64 (a rounded label)"),
+    ("RoBERTa-large", "AdapterH", "6.0M"): (6_343_680, "the AdapterH formula at r=64 (a rounded label)"),
+}
+
+
+def paper_model(name: str) -> str:
+    """The paper's name of a model (our name where the paper has none)."""
+    return MODEL_NAMES.get(name, name)
+
+
+def paper_method(name: str) -> str:
+    """The paper's name of a method (our name where the paper has none)."""
+    return METHOD_NAMES.get(name, name)
+
+
+def parse_number(text: str | None) -> float | None:
+    """A number as the CSVs print it: ``.3``, ``1,449.4``, ``+2.2%`` (-> 2.2); empty -> None."""
+    cleaned = (text or "").strip().replace(",", "").rstrip("%")
+    return float(cleaned) if cleaned else None
+
+
+def parse_count(label: str) -> float:
+    """A printed parameter count (``0.35M``, ``175,255.8M``, ``11M``) as a number of parameters."""
+    match = re.fullmatch(r"([\d.,]+)\s*([MB]?)", label.strip())
+    if match is None:
+        raise ValueError(f"not a parameter count: {label!r}")
+    scale = {"": 1.0, "M": 1e6, "B": 1e9}[match.group(2)]
+    return float(match.group(1).replace(",", "")) * scale
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """One published row: its table, names as printed, the |Θ| label and the scores with their ± spread."""
+
+    table: str
+    model: str
+    method: str
+    marker: str
+    params_label: str
+    values: dict[str, float | None] = field(default_factory=dict)
+    spreads: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def params(self) -> float:
+        return parse_count(self.params_label)
+
+    @property
+    def misprint(self) -> tuple[int, str] | None:
+        """(formula count, how) when the printed |Θ| is one of the paper's known inconsistencies."""
+        return KNOWN_MISPRINTS.get((self.model, self.method, self.params_label))
+
+
+@cache
+def read_csv(stem: str) -> tuple[dict[str, str], ...]:
+    with (PAPER_DIR / f"{stem}.csv").open(encoding="utf-8", newline="") as handle:
+        return tuple(csv.DictReader(handle))
+
+
+def read_paper_table(stem: str, value_columns: Sequence[str] = ()) -> list[PaperRow]:
+    """The rows of ``results/paper/<stem>.csv`` with the given score columns (and their ``_pm`` spreads)."""
+    rows = []
+    for raw in read_csv(stem):
+        method = raw["method"]
+        rows.append(
+            PaperRow(
+                table=stem,
+                model=raw["model"],
+                method=PAPER_METHOD_ALIASES.get(method, method),
+                marker=raw.get("marker") or "",
+                params_label=raw["trainable_params"],
+                values={c: parse_number(raw.get(c)) for c in value_columns},
+                spreads={c: parse_number(raw.get(f"{c}_pm")) for c in value_columns},
+            )
+        )
+    return rows
+
+
+def closest_row(rows: Iterable[PaperRow], model: str, method: str, params: float | None) -> PaperRow | None:
+    """The published row of ``model`` × ``method`` (our names) whose |Θ| is nearest ``params`` (by ratio);
+    the paper has several rows for some methods (AdapterH at 0.8M and 6.0M). Ties prefer the LoRA authors'
+    own runs (no marker)."""
+    candidates = [r for r in rows if r.model == paper_model(model) and r.method == paper_method(method)]
+    if not candidates:
+        return None
+
+    def distance(row: PaperRow) -> tuple[float, bool]:
+        ratio = abs(math.log(max(row.params, 1.0) / max(params, 1.0))) if params else 0.0
+        return (round(ratio, 3), bool(row.marker))
+
+    return min(candidates, key=distance)
+
+
+def latency_rows() -> list[dict[str, str]]:
+    """Table 1 (GPT-2 medium forward latency on an NVIDIA Quadro RTX8000), as printed."""
+    return list(read_csv("table1_latency"))

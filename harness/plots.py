@@ -1,0 +1,232 @@
+"""``adaptbench plot``: the paper's figures from run and latency records, as PNG and SVG.
+
+- ``score_vs_params``: score against |Θ| on a log axis, one series per method, one panel per task (Figure 2);
+- ``latency_overhead``: forward-latency overhead against batch size, one panel per sequence length, one line per
+  method (Figure 5), from latency records (``<dir>/latency/``);
+- ``score_vs_rank``: score against the rank r, where records of one method differ in r (Table 6).
+
+Scores are aggregated over seeds as ``adaptbench table`` does (median for GLUE and other classification tasks,
+mean for NLG), in the paper's unit, with the spread over seeds as error bars. A figure the records cannot
+support is skipped with one line saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first: no display needed)
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator  # noqa: E402
+
+from adaptbench.harness.errors import ConfigError  # noqa: E402
+from adaptbench.harness.paper import paper_method, paper_model  # noqa: E402
+from adaptbench.harness.tables import (  # noqa: E402
+    Layout,
+    Row,
+    build_rows,
+    headline_column,
+    iter_latency_records,
+    layout_of_task,
+    load_run_records,
+)
+
+FORMATS = ("png", "svg")
+PANEL_SIZE = (4.2, 3.4)  # inches per panel
+
+
+class Skip(Exception):
+    """The records do not support a figure; the message says why."""
+
+
+def task_rows(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, list[Row], str]]:
+    """Per task (sorted): the y-axis label, the rows (model × method × differing settings) with a score, and
+    how seeds are aggregated."""
+    by_task: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for record in records:
+        by_task[record["task"]].append(record)
+    result = {}
+    for task, task_records in sorted(by_task.items()):
+        metric = next((r["metric_for_best"] for r in task_records if r.get("metric_for_best")), "main")
+        column = headline_column(task, metric)
+        paper_layout = layout_of_task(task)
+        layout = Layout(task, (column,), paper_layout.agg if paper_layout else "median")
+        rows = [
+            r
+            for r in build_rows(task_records, layout)
+            if r.cells[column.header].value(layout.agg) is not None
+        ]
+        unit = "" if column.scale == 1 else " (%)" if metric == "accuracy" else f" (×{column.scale:g})"
+        result[column.header] = (f"dev {metric}{unit}, {layout.agg} over seeds", rows, layout.agg)
+    return result
+
+
+def series_label(row: Row, models: set[str]) -> str:
+    name = paper_method(row.method)
+    return f"{name} ({paper_model(row.model)})" if len(models) > 1 else name
+
+
+def panels(count: int) -> tuple[Figure, list[Any]]:
+    columns = min(count, 3)
+    rows = math.ceil(count / columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * rows), squeeze=False
+    )
+    flat = list(axes.flat)
+    for unused in flat[count:]:
+        unused.set_visible(False)
+    return figure, flat[:count]
+
+
+def plain_ticks(ax: Any, values: Sequence[float]) -> None:
+    """Ticks at the measured values, written plainly (``16``, not ``2^4``), on a log axis."""
+    ticks = sorted(set(values))
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FixedFormatter([f"{t:g}" for t in ticks]))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+def score_vs_params(records: Sequence[Mapping[str, Any]], latency: Sequence[Mapping[str, Any]]) -> Figure:
+    tasks = task_rows(records)
+    if not tasks:
+        raise Skip("no complete run records with a score")
+    figure, axes = panels(len(tasks))
+    for ax, (task, (ylabel, rows, agg)) in zip(axes, tasks.items(), strict=True):
+        models = {r.model for r in rows}
+        series: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+        for row in rows:
+            cell = row.cells[task]
+            if row.params:
+                series[series_label(row, models)].append((row.params, cell.value(agg), cell.spread or 0.0))
+        for label, points in sorted(series.items()):
+            points.sort()
+            xs, ys, errs = zip(*points, strict=True)
+            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_title(task)
+        ax.set_xlabel("trainable parameters |Θ| (log scale)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+    figure.suptitle("Score vs trainable parameters (cf. the paper's Figure 2)")
+    return figure
+
+
+def score_vs_rank(records: Sequence[Mapping[str, Any]], latency: Sequence[Mapping[str, Any]]) -> Figure:
+    tasks = {
+        task: entry for task, entry in task_rows(records).items() if _rank_series(entry[1], entry[2], task)
+    }
+    if not tasks:
+        raise Skip("no method has records at more than one r (sweep method.r to plot it)")
+    figure, axes = panels(len(tasks))
+    for ax, (task, (ylabel, rows, agg)) in zip(axes, tasks.items(), strict=True):
+        for label, points in sorted(_rank_series(rows, agg, task).items()):
+            xs, ys, errs = zip(*sorted(points), strict=True)
+            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label)
+        ax.set_xscale("log", base=2)
+        plain_ticks(ax, [p[0] for points in _rank_series(rows, agg, task).values() for p in points])
+        ax.set_title(task)
+        ax.set_xlabel("rank r (log scale)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+    figure.suptitle("Score vs rank r (cf. the paper's Table 6)")
+    return figure
+
+
+def _rank_series(rows: Sequence[Row], agg: str, task: str) -> dict[str, list[tuple[float, float, float]]]:
+    """Per model × method (and other differing settings): (r, score, spread), where r takes 2+ values."""
+    models = {r.model for r in rows}
+    series: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for row in rows:
+        settings = dict(row.settings)
+        if settings.get("r") is None:
+            continue
+        others = " ".join(f"{k}={v}" for k, v in row.settings if k != "r")
+        label = series_label(row, models) + (f" {others}" if others else "")
+        cell = row.cells[task]
+        series[label].append((float(settings["r"]), cell.value(agg), cell.spread or 0.0))
+    return {label: points for label, points in series.items() if len({p[0] for p in points}) > 1}
+
+
+def latency_overhead(records: Sequence[Mapping[str, Any]], latency: Sequence[Mapping[str, Any]]) -> Figure:
+    if not latency:
+        raise Skip("no latency records (adaptbench latency writes them to <output_root>/latency/)")
+    by_seq: dict[int, dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
+    for record in latency:
+        by_seq[int(record["seq"])][record["method"]].append(
+            (int(record["batch"]), 100 * float(record["overhead"]))
+        )
+    devices = sorted({str(r["device"]) for r in latency})
+    models = sorted({paper_model(r["model"]) for r in latency})
+    figure, axes = panels(len(by_seq))
+    for ax, (seq, methods) in zip(axes, sorted(by_seq.items()), strict=True):
+        for method, points in sorted(methods.items()):
+            xs, ys = zip(*sorted(points), strict=True)
+            ax.plot(xs, ys, marker="o", label=paper_method(method))
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        plain_ticks(ax, [batch for points in methods.values() for batch, _ in points])
+        ax.set_title(f"sequence length {seq}")
+        ax.set_xlabel("batch size (log scale)")
+        ax.set_ylabel("latency overhead (%)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+    figure.suptitle(
+        f"Forward latency overhead over the base model, {', '.join(models)} on {', '.join(devices)} (cf. the paper's Figure 5)"
+    )
+    return figure
+
+
+FIGURES: dict[str, Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], Figure]] = {
+    "score_vs_params": score_vs_params,
+    "latency_overhead": latency_overhead,
+    "score_vs_rank": score_vs_rank,
+}
+
+
+def save(figure: Figure, out: Path, name: str) -> list[Path]:
+    figure.tight_layout()
+    paths = [out / f"{name}.{form}" for form in FORMATS]
+    for path in paths:
+        figure.savefig(path, dpi=150)
+    plt.close(figure)
+    return paths
+
+
+def plot_all(dirs: Sequence[str], out: Path) -> list[Path]:
+    """Every figure the records support, written under ``out``; one line per figure skipped."""
+    records = load_run_records(dirs)
+    latency = [r for folder in dirs for r in iter_latency_records(folder)]
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, make in FIGURES.items():
+        try:
+            figure = make(records, latency)
+        except Skip as why:
+            print(f"skipped {name}: {why}")
+            continue
+        written += save(figure, out, name)
+    return written
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="adaptbench plot", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "dirs", nargs="*", metavar="DIR", help="output roots or records folders (default: outputs)"
+    )
+    parser.add_argument("--out", required=True, help="folder for the figures (PNG and SVG)")
+    args = parser.parse_args(list(argv))
+    written = plot_all(args.dirs or ["outputs"], Path(args.out))
+    for path in written:
+        print(path)
+    if not written:
+        raise ConfigError(f"no figure: the records under {', '.join(args.dirs or ['outputs'])} support none")
+    return 0

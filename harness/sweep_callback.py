@@ -1,0 +1,147 @@
+"""At the end of a sweep (``adaptbench run -m ...``): the comparison table of its jobs and one summary line.
+
+``SweepSummary`` is a Hydra callback (registered in ``conf/config.yaml``). When the sweep ends it writes
+``multirun.md`` beside Hydra's ``multirun.yaml`` in the sweep folder and prints
+
+    sweep: 4 complete, 2 skipped (already done), 1 failed (errors: outputs/multirun/.../3/error.txt)
+
+The sweep's jobs are identified by their own saved configs (``<sweep dir>/<n>/.hydra/config.yaml``): each one's
+config hash names its record, exactly as the runner placed it, so records of other sweeps under the same
+``output_root`` stay out. A job whose record predates the sweep was skipped (``resume=true``); a job without a
+record failed, and its error is in ``error.txt`` in its job folder (written by ``on_job_end``).
+
+Hydra does not call ``on_multirun_end`` when a job fails (the sweeper re-raises the first failure once the
+batch has run), so the summary is also registered with ``atexit``: a failed sweep gets it on its way out.
+"""
+
+from __future__ import annotations
+
+import atexit
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from adaptbench.harness.records import RecordError, config_hash, read_record, record_path
+from adaptbench.harness.tables import render, run_table, split_by_layout
+
+ERROR_FILE = "error.txt"
+LISTED_ERRORS = 3  # failed jobs named in the summary line (all of them are in multirun.md)
+
+
+@dataclass
+class SweepJobs:
+    """The jobs of one sweep, sorted by what became of them."""
+
+    complete: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    failed: list[tuple[dict, str]] = field(default_factory=list)  # (record or stand-in, where its error is)
+
+    @property
+    def records(self) -> list[dict]:
+        return self.complete + self.skipped + [record for record, _ in self.failed]
+
+    def summary(self, table: Path | None) -> str:
+        line = f"sweep: {len(self.complete)} complete, {len(self.skipped)} skipped (already done), "
+        line += f"{len(self.failed)} failed"
+        if self.failed:
+            places = [where for _, where in self.failed]
+            more = f", and {len(places) - LISTED_ERRORS} more" if len(places) > LISTED_ERRORS else ""
+            line += f" (errors: {', '.join(places[:LISTED_ERRORS])}{more})"
+        return line + (f"; table: {table}" if table else "")
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """The sweep's job folders (those Hydra saved a config in), in job order."""
+    found = [p.parent.parent for p in sweep_dir.glob("*/.hydra/config.yaml")]
+    return sorted(found, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+
+
+def stand_in(cfg: DictConfig, error: str) -> dict:
+    """A failure record for a job that wrote none, so that the table shows its cell as failed."""
+    return {
+        "status": "failed",
+        "method": str(cfg.method.name),
+        "model": str(cfg.model.name),
+        "task": str(cfg.task.name),
+        "seed": int(cfg.seed),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "error": error,
+    }
+
+
+def collect(sweep_dir: Path, started: float | None) -> SweepJobs:
+    """Each job of the sweep: its record if it has one (written before ``started``: skipped), else failed."""
+    jobs = SweepJobs()
+    for job in job_dirs(sweep_dir):
+        cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
+        if cfg.get("dry_run", False):  # a dry run writes no record: nothing to summarise
+            continue
+        path = record_path(cfg, config_hash(cfg))
+        error_file = job / ERROR_FILE
+        where = str(error_file if error_file.is_file() else job)
+        try:
+            record = dict(read_record(path))
+        except RecordError:
+            jobs.failed.append((stand_in(cfg, f"no record at {path}; see {where}"), where))
+            continue
+        if record.get("status") != "complete":
+            jobs.failed.append((record, str(path)))
+        elif started is not None and path.stat().st_mtime < started:
+            jobs.skipped.append(record)
+        else:
+            jobs.complete.append(record)
+    return jobs
+
+
+def write_table(sweep_dir: Path, jobs: SweepJobs) -> Path | None:
+    """``multirun.md``: the comparison table(s) of the sweep's records (None when it has no job records)."""
+    if not jobs.records:
+        return None
+    tables = [
+        render(run_table(records, layout, None, False), "md")
+        for layout, records in split_by_layout(jobs.records)
+    ]
+    path = sweep_dir / "multirun.md"
+    path.write_text(f"# {jobs.summary(None)}\n\n" + "\n\n".join(tables) + "\n", encoding="utf-8")
+    return path
+
+
+class SweepSummary(Callback):
+    """Writes ``multirun.md`` and prints one summary line when a sweep ends (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.sweep_dir: Path | None = None
+        self.started: float | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweep_dir = Path(config.hydra.sweep.dir)
+        self.started = time.time()
+        atexit.register(self.finish)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        atexit.unregister(self.finish)
+        self.finish()
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        """A failed job's exception and traceback, to ``error.txt`` in its job folder."""
+        if job_return.status != JobStatus.FAILED:
+            return
+        error = job_return._return_value  # the public ``return_value`` re-raises it
+        text = "".join(traceback.format_exception(error)) if isinstance(error, BaseException) else str(error)
+        output_dir = Path(config.hydra.runtime.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / ERROR_FILE).write_text(text, encoding="utf-8")
+
+    def finish(self) -> None:
+        if self.sweep_dir is None or not self.sweep_dir.is_dir():
+            return
+        jobs = collect(self.sweep_dir, self.started)
+        if not jobs.records:
+            return
+        print(jobs.summary(write_table(self.sweep_dir, jobs)), flush=True)

@@ -1,0 +1,66 @@
+"""``adaptbench plot`` on hand-written records: the figures the records support are written as PNG and SVG
+(paths printed), the others skipped with one line saying why."""
+
+from __future__ import annotations
+
+import matplotlib.image
+import pytest
+from _records_util import latency_record, run_record, write_records
+
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.plots import main, score_vs_params
+from adaptbench.harness.records import write_json_atomic
+
+SWEEP = {"full": [0.90, 0.95, 0.91], "bitfit": [0.80, 0.84, 0.81], "lora": [0.88, 0.86, 0.89]}
+
+
+def sweep_records() -> list[dict]:
+    return [run_record(m, seed, v) for m, values in SWEEP.items() for seed, v in enumerate(values, 1)]
+
+
+def test_score_vs_params_from_a_sweep(tmp_path, capsys):
+    root = write_records(tmp_path / "outputs", sweep_records())
+    assert main([str(root), "--out", str(tmp_path / "figures")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    png, svg = tmp_path / "figures" / "score_vs_params.png", tmp_path / "figures" / "score_vs_params.svg"
+    assert str(png) in printed and str(svg) in printed
+    height, width, _ = matplotlib.image.imread(png).shape
+    assert width > 400 and height > 300
+    assert "|Θ|" in svg.read_text()  # the x axis label
+    assert "skipped latency_overhead: no latency records" in "\n".join(printed)
+    assert "skipped score_vs_rank: no method has records at more than one r" in "\n".join(printed)
+
+
+def test_one_series_per_method_at_the_median(tmp_path):
+    figure = score_vs_params(sweep_records(), [])
+    (ax,) = figure.axes
+    lines = {container.get_label(): container.lines[0] for container in ax.containers}  # errorbar series
+    assert set(lines) == {"FT", "BitFit", "LoRA"}
+    assert list(lines["FT"].get_ydata()) == [pytest.approx(0.91)]  # median of 0.90, 0.95, 0.91
+    assert list(lines["LoRA"].get_xdata()) == [73_728]
+    assert ax.get_xscale() == "log"
+
+
+def test_rank_and_latency_figures(tmp_path, capsys):
+    records = [
+        run_record("lora", 1, 0.8 + 0.01 * r, method_cfg={"r": r}, method_params=9216 * r) for r in (1, 2, 8)
+    ]
+    write_records(tmp_path, records)
+    for batch in (1, 4):
+        write_json_atomic(
+            tmp_path / "latency" / f"h{batch}.json", latency_record("adapter_h", batch, 128, 20, 26)
+        )
+    main([str(tmp_path), "--out", str(tmp_path / "figures")])
+    names = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert names == [
+        f"{n}.{ext}"
+        for n in ("latency_overhead", "score_vs_params", "score_vs_rank")
+        for ext in ("png", "svg")
+    ]
+    assert "skipped" not in capsys.readouterr().out
+
+
+def test_no_records_no_figure(tmp_path):
+    (tmp_path / "records").mkdir()
+    with pytest.raises(ConfigError, match="support none"):
+        main([str(tmp_path), "--out", str(tmp_path / "figures")])
