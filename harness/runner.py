@@ -618,7 +618,6 @@ def write_failure(cfg: DictConfig, err: BaseException, key: str | None = None) -
 def execute(job: Job) -> Record:
     """Train the job and write its record; the checkpoints go only once the record is written."""
     started = time.perf_counter()
-    check_writable(job)
     built = build(job)
     logger = open_logger(job.cfg, job.artifacts.name)
     trained = train(job, built, logger)
@@ -649,6 +648,7 @@ def run(cfg: DictConfig) -> Record | dict:
     if cfg.get("resume", True) and (done := finished_record(job)) is not None:
         log.info("already done, skipping (resume=true): %s", job.path)
         return done
+    check_writable(job)
     with job_lock(job.artifacts / "job.lock") if is_main_rank() else nullcontext():
         handler = job_log(job.artifacts / "run.log")
         try:
@@ -658,8 +658,7 @@ def run(cfg: DictConfig) -> Record | dict:
             if not in_sweep():
                 raise
             raise JobFailed(path, str(err)) from err
-        except Exception as err:
-            log.exception("%s failed", job_label(cfg))
+        except Exception as err:  # the traceback goes to a file; the CLI prints the one line
             raise JobFailed(write_failure(cfg, err, job.key), one_line(err)) from err
         finally:
             close_job_log(handler)

@@ -80,7 +80,9 @@ def collect(sweep_dir: Path, started: float | None) -> SweepJobs:
     jobs = SweepJobs()
     for job in job_dirs(sweep_dir):
         cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
-        if cfg.get("dry_run", False):  # a dry run writes no record: nothing to summarise
+        if (
+            cfg.get("dry_run", False) or "task" not in cfg
+        ):  # a dry run (or a non-run job) writes no run record
             continue
         path = record_path(cfg, config_hash(cfg))
         error_file = job / ERROR_FILE

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import HydraException
+
 from adaptbench.harness.errors import ConfigError, bad_choice
 from adaptbench.harness.paper import (
     PaperRow,
@@ -85,6 +87,7 @@ class Layout:
     agg: str
     paper_table: str | None = None
     average: bool = False  # Table 2's "Avg." column
+    title: str = ""
 
 
 def _glue_column(header: str, task: str) -> Column:
@@ -120,6 +123,7 @@ LAYOUTS: dict[str, Layout] = {
         "median",
         "table2_glue",
         average=True,
+        title="GLUE (the paper's Table 2)",
     ),
     # E2E's BLEU, METEOR and ROUGE-L are fractions in the records; the paper prints them × 100.
     "e2e": Layout(
@@ -133,6 +137,7 @@ LAYOUTS: dict[str, Layout] = {
         ),
         "mean",
         "table3_e2e",
+        title="E2E (the paper's Table 3)",
     ),
     "dart": Layout(
         "dart",
@@ -143,8 +148,11 @@ LAYOUTS: dict[str, Layout] = {
         ),
         "mean",
         "table13_dart",
+        title="DART (the paper's Table 13)",
     ),
-    "webnlg": Layout("webnlg", _webnlg_columns(), "mean", "table14_webnlg"),
+    "webnlg": Layout(
+        "webnlg", _webnlg_columns(), "mean", "table14_webnlg", title="WebNLG (the paper's Table 14)"
+    ),
 }
 LAYOUT_CHOICES = ("auto", *LAYOUTS, "latency", "params")
 
@@ -157,7 +165,7 @@ def auto_layout(records: Sequence[Mapping[str, Any]]) -> Layout:
     columns = tuple(
         Column(f"{task} {metric}", task, metric, digits=4) for task, metric in sorted(metrics.items())
     )
-    return Layout("auto", columns, "median")
+    return Layout("auto", columns, "median", title="tasks without a paper table")
 
 
 def layout_of_task(task: str) -> Layout | None:
@@ -458,7 +466,7 @@ def run_table(
             line.append(fmt(mean, 1) + (compared(mean, _paper_average(paper), 1) if compare else ""))
         lines.append(line)
     lines += _published_only(published, matched, rows, layout, notes)
-    title = f"{layout.name}: {agg} over seeds (± = standard deviation over seeds, n = seeds)"
+    title = f"{layout.title or layout.name}: {agg} over seeds (± = standard deviation over seeds, n = seeds)"
     table = TableText(title, headers, lines, notes.lines())
     if compare and not layout.paper_table:
         table.notes.append(
@@ -615,19 +623,54 @@ def _latency_table(key: tuple, records: Sequence[Mapping[str, Any]]) -> TableTex
 # Model types whose paper tables count the causal LM (Tables 3 and 4); the others count a classifier (Table 2).
 DECODER_MODEL_TYPES = ("gpt2", "llama")
 PARAMS_PAPER_TABLES = ("table2_glue", "table3_e2e", "table4_gpt3")
-# The paper's settings where they differ from the method YAMLs' defaults (Appendix D), one override list per
-# printed row. The GPT-2 LoRA rank lives here until a Table 3 preset exists to read it from.
-PAPER_SETTINGS: dict[str, dict[str, list[list[str]]]] = {
-    "gpt2-medium": {"lora": [["method.r=4"]]},
-    "gpt2-large": {"lora": [["method.r=4"]]},
-    # Table 4 / App. D.4: LoRA r_q=r_v=1 and 8; AdapterH r=1 and 8; PreEmbed l_p=256, l_i=8; PreLayer l_p=l_i=8
-    "gpt3-175b": {
-        "lora": [["method.r=1"], ["method.r=8"]],
-        "adapter_h": [["method.r=1"], ["method.r=8"]],
-        "prefix_embed": [["method.prefix_len=256", "method.infix_len=8"]],
-        "prefix_layer": [["method.prefix_len=8", "method.infix_len=8"]],
-    },
+PARAMS_PRESETS = ("table2_", "table3_")  # the presets (conf/experiment/) of the tables with a |Θ| column
+# Table 4's settings (App. D.4), for GPT-3 175B, which has no preset (conf/experiment/) since it cannot be run:
+# LoRA r_q=r_v=1 and 8; AdapterH r=1 and 8; PreEmbed l_p=256, l_i=8; PreLayer l_p=l_i=8.
+TABLE4_SETTINGS: dict[str, list[list[str]]] = {
+    "lora": [["method.r=1"], ["method.r=8"]],
+    "adapter_h": [["method.r=1"], ["method.r=8"]],
+    "prefix_embed": [["method.prefix_len=256", "method.infix_len=8"]],
+    "prefix_layer": [["method.prefix_len=8", "method.infix_len=8"]],
 }
+
+
+def _preset_choices(name: str) -> dict[str, str]:
+    """The group choices (model, method) a preset sets, its parent presets' included."""
+    from omegaconf import OmegaConf
+
+    from adaptbench.harness.config_tree import CONF_DIR
+
+    node = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml"))
+    choices: dict[str, str] = {}
+    for entry in node.get("defaults") or []:
+        if isinstance(entry, str) and entry != "_self_":
+            choices = {**_preset_choices(entry), **choices}
+        elif isinstance(entry, dict):
+            choices.update({k.removeprefix("override /"): str(v) for k, v in entry.items()})
+    methods = ((node.get("hydra") or {}).get("sweeper") or {}).get("params", {}).get("method")
+    if methods:
+        choices["methods"] = str(methods)
+    return choices
+
+
+def paper_variants(model: str) -> dict[str, list[list[str]]]:
+    """Per method, the overrides of each of the paper's rows for ``model`` in the tables with a |Θ| column
+    (Tables 2 and 3): one ``+experiment=<preset>`` per such preset of that model that has the method
+    (conf/experiment/), Table 4's settings for GPT-3; methods with none are counted at their YAML defaults."""
+    from adaptbench.harness.config_tree import CONF_DIR
+
+    if model == "gpt3-175b":
+        return TABLE4_SETTINGS
+    variants: dict[str, list[list[str]]] = defaultdict(list)
+    for path in sorted(
+        p for prefix in PARAMS_PRESETS for p in (CONF_DIR / "experiment").glob(f"{prefix}*.yaml")
+    ):
+        choices = _preset_choices(path.stem)
+        if choices.get("model") != model:
+            continue
+        for method in choices.get("methods", choices.get("method", "")).split(","):
+            variants[method.strip()].append([f"+experiment={path.stem}"])
+    return variants
 
 
 def params_table(model: str, compare: bool) -> TableText:
@@ -641,8 +684,9 @@ def params_table(model: str, compare: bool) -> TableText:
     published = [row for stem in PARAMS_PAPER_TABLES for row in read_paper_table(stem)] if compare else []
     notes = Footnotes()
     lines = []
+    variants = paper_variants(model)
     for method in group_options("method"):
-        for overrides in PAPER_SETTINGS.get(model, {}).get(method, [[]]):
+        for overrides in variants.get(method) or [[]]:
             lines.append(_params_line(model, method, overrides, published, notes))
     seconds = time.perf_counter() - started
     rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -662,13 +706,21 @@ def _params_line(
     from adaptbench.harness.accounting import count_params
     from adaptbench.harness.config_tree import compose_run_config
 
-    settings = " ".join(o.removeprefix("method.") for o in overrides) or "YAML defaults"
+    settings = (
+        " ".join(o.removeprefix("method.").removeprefix("+experiment=") for o in overrides) or "YAML defaults"
+    )
     try:
-        cfg = compose_run_config([f"model={model}", f"method={method}", *overrides])
+        cfg = compose_run_config([*overrides, f"model={model}", f"method={method}"])
         kind = "generation" if cfg.model.arch.model_type in DECODER_MODEL_TYPES else "classification"
         counts = count_params(cfg.model, cfg.method, kind)
-    except ConfigError as err:
-        return [paper_method(method), settings, f"n/a: {err}", "-", *(["-"] if published else [])]
+    except (ConfigError, HydraException) as err:
+        return [
+            paper_method(method),
+            settings,
+            f"n/a: {str(err).splitlines()[0]}",
+            "-",
+            *(["-"] if published else []),
+        ]
     line = [paper_method(method), settings, f"{counts['method_params']:,}", f"{counts['formula_params']:,}"]
     if published:
         paper = closest_row(published, model, method, counts["method_params"])
@@ -736,14 +788,16 @@ def to_latex(table: TableText) -> str:
 
 
 def to_rich(table: TableText) -> str:
+    """A boxed table (cells as plain text: ``[paper 87.5]`` is not rich markup)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    rich_table = Table(title=table.title, caption="\n".join(table.notes) or None)
+    rich_table = Table(title=Text(table.title), caption=Text("\n".join(table.notes)) if table.notes else None)
     for header in table.headers:
-        rich_table.add_column(header, overflow="fold")
+        rich_table.add_column(Text(header), overflow="fold")
     for row in table.rows:
-        rich_table.add_row(*row)
+        rich_table.add_row(*(Text(cell) for cell in row))
     console = Console(file=io.StringIO(), width=200, force_terminal=False)
     console.print(rich_table)
     return console.file.getvalue().rstrip("\n")  # type: ignore[attr-defined]

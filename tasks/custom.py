@@ -21,6 +21,7 @@ METEOR 1.5 (fraction).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ def data_file(key: str, value: str | None, folder: str | None = None) -> Path:
 def _delimited_rows(path: Path, text: str) -> list[Row]:
     tsv = path.suffix.lower() == ".tsv"
     options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {}
-    reader = csv.reader(text.splitlines(keepends=True), **options)
+    reader = csv.reader(io.StringIO(text, newline=""), **options)  # lines end at \n or \r only
     header = next(reader, None)
     if not header:
         raise bad_data(path, None, "empty file: expected a header row and data rows")
@@ -102,7 +103,10 @@ def _jsonl_rows(path: Path, text: str) -> list[Row]:
 
 def read_rows(path: Path) -> list[Row]:
     """The records of a CSV/TSV/JSONL file; an empty file is a DataError."""
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise bad_data(path, None, f"not UTF-8 text (byte {err.start})") from None
     rows = _jsonl_rows(path, text) if path.suffix.lower() == ".jsonl" else _delimited_rows(path, text)
     if not rows:
         raise bad_data(path, None, "no data rows")

@@ -18,6 +18,23 @@ from adaptbench.harness.plugin_loading import load_method
 from adaptbench.harness.plugins import Method, adapt
 
 TINY = ["tiny-roberta", "tiny-gpt2", "tiny-deberta-v2", "tiny-bert"]
+
+# The case table of every method the tests cover, with the overrides that fit it to the tiny models.
+# tests/test_contracts.py fails when a registered method is missing here: a new method is tested or CI fails.
+METHOD_CASES: dict[str, tuple[str, ...]] = {
+    "full": (),
+    "fttop2": (),
+    "bitfit": (),
+    "prefix_embed": ("method.prefix_len=2", "method.infix_len=1"),
+    "prefix_layer": ("method.prefix_len=2", "method.infix_len=1"),
+    "adapter_h": ("method.r=4",),
+    "adapter_l": ("method.r=4",),
+    "adapter_p": ("method.r=4",),
+    "adapter_d": ("method.drop=1",),
+    "lora": (),
+    "lora_pe": ("method.prefix_len=2", "method.infix_len=1"),
+    "lora_pl": ("method.prefix_len=2", "method.infix_len=1"),
+}
 KIND = {"tiny-gpt2": "generation"}
 
 
@@ -59,7 +76,9 @@ def logits(model: nn.Module, inputs: dict) -> torch.Tensor:
         return model(**inputs).logits
 
 
-def method_batch(method: Method, b: dict, vocab: int, encoder: bool, prompt_end: int = 3) -> dict[str, torch.Tensor]:
+def method_batch(
+    method: Method, b: dict, vocab: int, encoder: bool, prompt_end: int = 3
+) -> dict[str, torch.Tensor]:
     """``b`` as the runner feeds it to an adapted model: each example through the method's ``example_transform``
     (prefix methods insert their positions; after [CLS] for encoders, at 0 for decoders)."""
     tokenizer = SimpleNamespace(cls_token_id=101 if encoder else None)

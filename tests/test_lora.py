@@ -6,9 +6,11 @@ import copy
 
 import pytest
 import torch
-from _methods_util import TINY, batch, build, logits
+from _methods_util import TINY, batch, build, compose_cfg, logits
 
-from adaptbench.methods.lora import LoRABranch, LoRAModule
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.plugin_loading import load_method
+from adaptbench.methods.lora import LoRABranch, LoRAConfig, LoRAModule
 
 ALL = "method.targets=[q,k,v,o,ffn_in,ffn_out]"
 
@@ -50,10 +52,39 @@ def test_gpt2_fused_qkv_adapts_only_enabled_slices() -> None:
 
 def test_scale_and_gaussian_init() -> None:
     like = torch.empty(64, 64)
-    branch = LoRABranch(64, 64, 4, alpha=32, dropout=0.0, init="gaussian", like=like)
+    branch = LoRABranch(64, 64, LoRAConfig(r=4, alpha=32, init="gaussian"), like=like)
     assert branch.scale == 8.0
     assert 0.15 < branch.lora_A.std().item() < 0.35  # N(0, 1/r^2), r=4
     assert torch.equal(branch.lora_B, torch.zeros(64, 4))
+
+
+def test_gaussian_init_std_as_deberta() -> None:
+    """microsoft/LoRA's DeBERTa draws A from N(0, initializer_range = 0.02): init=gaussian init_std=0.02."""
+    branch = LoRABranch(4096, 64, LoRAConfig(r=4, init="gaussian", init_std=0.02), like=torch.empty(1))
+    assert abs(branch.lora_A.mean().item()) < 1e-3 and 0.019 < branch.lora_A.std().item() < 0.021
+    model, _, _, _ = build("tiny-deberta-v2", "lora", ("method.init=gaussian", "method.init_std=0.02"))
+    a = torch.cat([p.flatten() for n, p in model.named_parameters() if n.endswith("lora_A")])
+    assert a.numel() == 2 * 2 * 8 * 32 and 0.017 < a.std().item() < 0.023
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("method.r=0",), "method.r=0 is not valid: must be a positive integer"),
+        (("method.alpha=0",), "method.alpha=0.0 is not valid: must be > 0"),
+        (("method.dropout=1.0",), "method.dropout=1.0 is not valid: must be in [0, 1)"),
+        (("method.init=xavier",), "method.init='xavier' is not valid; choose one of: gaussian, kaiming"),
+        (
+            ("method.init_std=0.02",),
+            "method.init_std=0.02 is not valid: is only read with method.init=gaussian",
+        ),
+        (("method.init=gaussian", "method.init_std=-1"), "method.init_std=-1.0 is not valid: must be > 0"),
+    ],
+)
+def test_bad_values_fail_when_the_config_is_read(overrides: tuple, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_method(compose_cfg("tiny-roberta", "lora", overrides).method)
+    assert message in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("model_name", ["tiny-gpt2", "tiny-roberta"])

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from _methods_util import TINY, batch, build, compose_cfg, method_batch
+from _methods_util import METHOD_CASES, TINY, batch, build, compose_cfg, method_batch
 
 from adaptbench.harness.errors import ConfigError
 from adaptbench.harness.layout import Layout
@@ -14,30 +14,8 @@ from adaptbench.harness.models import arch_config
 from adaptbench.harness.plugin_loading import load_method
 from adaptbench.harness.plugins import head_parameter_names
 
-METHODS = [
-    "full",
-    "fttop2",
-    "bitfit",
-    "prefix_embed",
-    "prefix_layer",
-    "adapter_h",
-    "adapter_l",
-    "adapter_p",
-    "adapter_d",
-    "lora",
-    "lora_pe",
-    "lora_pl",
-]
-OVERRIDES = {
-    "adapter_d": ("method.drop=1",),
-    "adapter_h": ("method.r=4",),
-    "adapter_l": ("method.r=4",),
-    "adapter_p": ("method.r=4",),
-    "prefix_embed": ("method.prefix_len=2", "method.infix_len=1"),
-    "prefix_layer": ("method.prefix_len=2", "method.infix_len=1"),
-    "lora_pe": ("method.prefix_len=2", "method.infix_len=1"),
-    "lora_pl": ("method.prefix_len=2", "method.infix_len=1"),
-}
+METHODS = sorted(METHOD_CASES)
+OVERRIDES = METHOD_CASES
 
 
 def expected(method: str, layout: Layout, n_blocks: int):

@@ -136,7 +136,8 @@ def test_generation_eval_tokenize_is_nltk_word_tokenize() -> None:
     # what nltk.word_tokenize still changes on LoRA-processed text: quotes and a few fused words
     text = lora_decode_postprocess('He said "I cannot go." Then he left.')
     assert text == 'he said " i cannot go . " then he left .'
-    assert generation_eval_tokenize(text) == "he said `` i can not go . '' then he left ."
+    # treebank's opening-quote rule (a quote after a space) catches every quote once LoRA has split them off
+    assert generation_eval_tokenize(text) == "he said `` i can not go . `` then he left ."
 
 
 # ---------------------------------------------------------------------------------------------- readers
@@ -354,10 +355,9 @@ OFFICIAL_SOURCES = 300
 OFFICIAL_WEBNLG_DART = {
     ("webnlg", "first"): (100.0, 1.0, 0.0),
     ("webnlg", "degraded"): (51.49, 0.44504343299045457, 0.2574081149844724),
-    ("webnlg", "triples"): (None, None, None),
+    ("webnlg", "triples"): (34.75, 0.3674489297004747, 0.4670147530044825),
     ("dart", "first"): (100.0, 1.0, 0.0),
     ("dart", "degraded"): (50.38, 0.4506260777735735, 0.23853489798053806),
-    ("dart", "triples"): (None, None, None),
 }
 """(BLEU on 0-100, METEOR, TER) of the WebNLG challenge's own scorer on the first 300 sources of each dev set.
 
@@ -370,7 +370,8 @@ the METEOR 1.5 jar and paraphrase table that pycocoevalcap ships, OpenJDK 17. Fi
 grouped by context text in first-appearance order, references lowercased and split at non-word characters,
 padded to 6 with the first. Hypotheses, from each source's references (the raw texts, before that processing):
 ``first`` = the first reference, ``degraded`` = :func:`degraded` of it, ``triples`` = :func:`triples_text` of
-the linearised source. Two forced deviations: the files end without a final newline (GenerationEval's
+the linearised source (DART ``triples``, not tested: its long outputs make pyter's shift search take a minute,
+scored 21.02 / 0.3252 / 0.9211). Two forced deviations: the files end without a final newline (GenerationEval's
 ``read().split("\\n")`` would add one empty source, scored TER 1), and nltk's punkt model cannot be downloaded
 here, so ``word_tokenize`` ran with ``preserve_line=True``; on LoRA-processed text the sentence split changes no
 token (checked on every text scored, by re-tokenising it split after each ``. ? !``). nltk 3.5 and nltk 3.10
@@ -398,7 +399,9 @@ def first_sources(task: str, path: Path, n: int) -> list[tuple[str, list[str]]]:
 
 
 @needs_java
-@pytest.mark.parametrize("task, system", list(OFFICIAL_WEBNLG_DART), ids="-".join)
+@pytest.mark.parametrize(
+    "task, system", list(OFFICIAL_WEBNLG_DART), ids=[f"{t}-{s}" for t, s in OFFICIAL_WEBNLG_DART]
+)
 def test_webnlg_dart_match_generation_eval(
     task: str, system: str, tmp_path: Path, meteor: MeteorScorer
 ) -> None:

@@ -17,12 +17,7 @@ from adaptbench.harness.plugins import adapt
 from adaptbench.harness.registry import TASKS
 from adaptbench.harness.runner import prepare_data, run
 from adaptbench.tasks._generation import GeneratedNoRepeatNGram
-from adaptbench.tasks.metrics.nlg import (
-    E2E_METRICS,
-    WEBNLG_DART_METRICS,
-    read_e2e_refs,
-    read_webnlg_dart_refs,
-)
+from adaptbench.tasks.metrics.nlg import E2E_METRICS, WEBNLG_DART_METRICS
 from adaptbench.tasks.nlg import WEBNLG_SEEN, read_e2e_pairs, read_webnlg_pairs
 
 E2E_SMOKE = [
@@ -50,8 +45,8 @@ def test_e2e_csv_and_lora_txt_give_the_same_sources(shared_data: Path) -> None:
         "name : Alimentum | area : city centre | family friendly : no",
         "There is a place in the city centre, Alimentum, that is not family-friendly.",
     )
-    # grouping agrees with the scorer's reader: 547 MRs, same references per MR
-    _, refs = read_e2e_refs(shared_data / "e2e" / "devset.csv")
+    # the scorer (adaptbench score) groups the same pairs: 547 MRs, all references
+    refs = make("e2e").reference_groups(shared_data / "e2e" / "devset.csv")
     assert len(refs) == 547 and len({s for s, _ in csv_pairs}) == 547
     assert sum(map(len, refs)) == 4672
 
@@ -97,13 +92,13 @@ def test_webnlg_seen_unseen_add_up(shared_data: Path) -> None:
     assert set(seen) | set(unseen) == set(everything)
     assert len(unseen) == 0  # the 2017 dev set holds only the training set's (seen) categories
     assert len(WEBNLG_SEEN) == 10
-    # same sources and references as the scorer's reader
-    sources, refs = read_webnlg_dart_refs(path)
-    assert sorted({s for s, _ in everything}) == sorted(sources) and len(everything) == sum(map(len, refs))
-    dart_sources, _ = read_webnlg_dart_refs(shared_data / "dart" / "dart-v1.1.1-full-dev.json")
+    # the scorer (adaptbench score) groups the same sources and references
+    refs = make("webnlg").reference_groups(path)
+    assert len({s for s, _ in everything}) == len(refs) and len(everything) == sum(map(len, refs))
+    dart_refs = make("dart").reference_groups(shared_data / "dart" / "dart-v1.1.1-full-dev.json")
     dart = make("dart", data_dir=str(shared_data / "dart"), train_file="dart-v1.1.1-full-dev.json")
     dart.validate()
-    assert len(set(dart.load()["validation"]["source"])) == len(dart_sources) <= 2768
+    assert len(set(dart.load()["validation"]["source"])) == len(dart_refs) <= 2768
 
 
 def test_config_errors(tmp_path: Path) -> None:
@@ -217,8 +212,7 @@ def test_tiny_webnlg_run_scores_bleu_meteor_ter(shared_data: Path, tmp_path: Pat
 def test_e2e_score_path_rewards_a_reference(shared_data: Path) -> None:
     """The task's scorer gives high scores to a reference used as the hypothesis (and the five metrics)."""
     task = make("e2e", data_dir=str(shared_data / "e2e"), train_file="devset.csv")
-    _, refs = read_e2e_refs(shared_data / "e2e" / "devset.csv")
-    refs = refs[:20]
+    refs = task.reference_groups(shared_data / "e2e" / "devset.csv")[:20]
     scores = task.score(refs, [group[0] for group in refs])
     assert set(scores) == set(E2E_METRICS)
     assert scores["BLEU"] > 0.5 and scores["ROUGE_L"] > 0.5 and scores["CIDEr"] > 1.0

@@ -68,7 +68,7 @@ def generation_eval_tokenize(text: str) -> str:
     GenerationEval lets punkt split sentences first; here the whole line is one sentence
     (``preserve_line=True``, no punkt data to download). On LoRA-processed text, where every non-word
     character is already its own token, the sentence split changes no token: what the tokenizer still changes
-    is quotes (``"`` -> ````'' / ``''``) and a few fused words (``cannot`` -> ``can not``).
+    is quotes (every ``"`` becomes `````` there) and a few fused words (``cannot`` -> ``can not``).
     """
     from nltk.tokenize import word_tokenize
 

@@ -1,0 +1,67 @@
+"""A sweep survives one bad job: a failing job writes a failure record (retried on rerun) and raises JobFailed
+for the CLI to go on with; ``selection_value`` gives a hyperparameter search one number to maximise."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from adaptbench.harness import runner
+from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.records import selection_value
+from adaptbench.harness.runner import JobFailed, finished_record, plan_job, run
+
+TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora"]
+
+
+def test_an_invalid_job_of_a_sweep_writes_a_failure_record(tmp_path, monkeypatch):
+    cfg = compose_run_config([*TINY, "method.r=0", f"output_root={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"method\.r"):  # alone: one line, exit 2, nothing written
+        run(cfg)
+    assert not (tmp_path / "records").exists()
+
+    monkeypatch.setattr(runner, "in_sweep", lambda: True)
+    with pytest.raises(JobFailed) as failed:
+        run(cfg)
+    record = json.loads(Path(failed.value.record_path).read_text())
+    assert record["status"] == "failed"
+    assert "method.r" in record["error"] and "\n" not in record["error"]
+    assert record["config"]["method"]["r"] == 0
+    assert "ConfigError" in Path(record["traceback"]).read_text()
+
+
+def test_a_job_that_crashes_in_training_is_recorded_and_retried(tmp_path, monkeypatch):
+    def out_of_memory(job):
+        raise RuntimeError("CUDA out of memory\nmore detail")
+
+    monkeypatch.setattr(runner, "build", out_of_memory)
+    cfg = compose_run_config([*TINY, f"output_root={tmp_path}"])
+    with pytest.raises(JobFailed, match="RuntimeError: CUDA out of memory$") as failed:
+        run(cfg)
+    record = json.loads(Path(failed.value.record_path).read_text())
+    assert (record["status"], record["error"]) == ("failed", "RuntimeError: CUDA out of memory")
+    assert "more detail" in Path(record["traceback"]).read_text()
+    assert finished_record(plan_job(cfg)) is None  # resume does not mistake it for a result: it runs again
+
+
+def record(status: str, value: float | None, greater: bool = True) -> dict:
+    return {
+        "status": status,
+        "metric_for_best": "m",
+        "greater_is_better": greater,
+        "best": None if value is None else {"metrics": {"m": value}},
+    }
+
+
+def test_selection_value_is_larger_for_better_runs():
+    assert selection_value(record("complete", 0.9)) == 0.9
+    assert selection_value(record("complete", 0.2, greater=False)) == -0.2  # a loss: lower is better
+    assert selection_value(record("complete", 0.2, greater=False)) > selection_value(
+        record("complete", 0.5, greater=False)
+    )
+    assert selection_value(record("diverged", None)) == -math.inf
+    assert selection_value(record("complete", float("nan"))) == -math.inf

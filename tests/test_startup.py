@@ -1,0 +1,37 @@
+"""Start-up stays cheap: the CLI and its help import no ML or metric stack, and counting parameters imports no
+metric stack (they load when a metric is computed). Checked through ``sys.modules`` in a fresh interpreter,
+so a regression fails here rather than as a slow ``--help`` weeks later."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+METRIC_STACKS = ("sklearn", "scipy", "pycocoevalcap", "sacrebleu", "wandb")
+
+
+def imported_after(code: str) -> set[str]:
+    """Top-level packages in ``sys.modules`` after running ``code`` in a fresh interpreter."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_cli_help_imports_no_ml_stack() -> None:
+    loaded = imported_after(
+        "import contextlib, io\nfrom adaptbench.harness.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--help']); main(['run', '--help'])"
+    )
+    assert not loaded & {"torch", "transformers", "datasets", *METRIC_STACKS}
+
+
+def test_params_imports_no_metric_stack() -> None:
+    loaded = imported_after(
+        "import contextlib, io\nfrom adaptbench.harness.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['params', 'model=roberta-base', 'method=lora', 'task=sst2']) == 0"
+    )
+    assert "torch" in loaded  # the probe really built the model
+    assert not loaded & set(METRIC_STACKS)
