@@ -86,8 +86,20 @@ def cmd_run(argv: Sequence[str]) -> int:
     # Hydra configures logging itself (hydra/job_logging): drop ours so that no line shows twice, and keep its
     # console to warnings unless -v (the full log still goes to its job log file and the run's run.log).
     logging.getLogger().handlers.clear()
-    quiet = [] if is_verbose() else ["++hydra.job_logging.handlers.console.level=WARNING"]
-    sys.argv = ["adaptbench run", *quiet, *argv]
+    runs_jobs = all(
+        not a.startswith("-") or a in ("-m", "--multirun") for a in argv
+    )  # not --cfg, --info, -sc
+    quiet = ["++hydra.job_logging.handlers.console.level=WARNING"] if runs_jobs and not is_verbose() else []
+    if (
+        "COMP_LINE" in os.environ
+    ):  # a shell-completion query: Hydra completes the words after "adaptbench run"
+        line = os.environ["COMP_LINE"]
+        os.environ["COMP_LINE"] = line.replace(" run", "", 1)
+        os.environ["COMP_POINT"] = str(
+            int(os.environ.get("COMP_POINT", len(line))) - (len(line) - len(os.environ["COMP_LINE"]))
+        )
+    # the program name Hydra's completion script registers and calls back (`adaptbench -sc query=bash`)
+    sys.argv = ["adaptbench", *argv, *quiet]
     hydra_job()
     return 0
 
@@ -175,6 +187,8 @@ def dispatch(argv: list[str]) -> int:
     if argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
+    if argv[0] in ("-sc", "--shell-completion"):  # Hydra's completion calls back the program without "run"
+        argv = ["run", *argv]
     command_name, rest = argv[0], argv[1:]
     if command_name not in COMMANDS:
         print(

@@ -41,6 +41,8 @@ FLAGS_WITH_VALUE = {
     "-cd",
     "--experimental-rerun",
     "--info",
+    "--shell-completion",
+    "-sc",
     "-i",
 }
 
@@ -166,6 +168,7 @@ def compose_run_config(overrides: Sequence[str]) -> DictConfig:
 def check_run_overrides(argv: Sequence[str]) -> None:
     """Before Hydra runs a command line: compose the first job of a sweep (each swept value's first choice), so a
     typo in a key fails in one line, before any job starts. Later jobs of a sweep are checked as they run."""
+    check_group_choices(argv)  # every swept choice, not only the first
     first_job = []
     for override in parse_overrides(argv):
         key = override.get_key_element()

@@ -19,6 +19,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from adaptbench.harness.config_tree import (
@@ -31,8 +32,9 @@ from adaptbench.harness.config_tree import (
 )
 from adaptbench.harness.errors import ConfigError, bad_value
 
-# Config groups of conf/latency.yaml (a run's task, trainer and logger play no part in a forward pass).
-LATENCY_GROUPS = ("method", "model")
+# Config groups of conf/latency.yaml, and presets (+experiment=table1_latency); a run's task, trainer and logger
+# play no part in a forward pass.
+LATENCY_GROUPS = ("method", "model", "experiment")
 BUDGET_UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9}
 BUDGET_PATTERN = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([KMB]?)", re.IGNORECASE)
 BUDGET_HELP = "a parameter count such as 500000, 0.5M or 11M"
@@ -103,10 +105,37 @@ def compose_latency_config(overrides: Sequence[str]) -> DictConfig:
         return compose(config_name="latency", overrides=list(overrides))
 
 
+def check_first_job(argv: Sequence[str]) -> None:
+    """Compose the first job of the command line (each swept key's first value), so that a key typo
+    (``latency.batc=1``, ``method.rr=4``) fails in one line naming the valid keys, before any job starts."""
+    first_job = [
+        f"{o.get_key_element()}={override_values(o)[0]}" if o.is_sweep_override() else o.input_line
+        for o in parse_overrides(argv)
+        if not o.get_key_element().lstrip("+~").startswith("hydra")
+    ]
+    try:
+        compose_latency_config(first_job)
+    except HydraException as err:
+        first_line = str(err).strip().splitlines()[0]
+        unknown = re.match(r"Could not override '(\w+)\.([^']+)'", first_line)
+        if unknown is None:
+            raise ConfigError(first_line) from None
+        group = unknown.group(1)
+        others = [o for o in first_job if not o.lstrip("+~").startswith(f"{group}.")]
+        node = compose_latency_config(others).get(group)
+        if not isinstance(node, DictConfig):
+            raise ConfigError(first_line) from None
+        valid = ", ".join(sorted(str(k) for k in node if k not in ("name", "plugin")))
+        raise ConfigError(
+            f"{group}.{unknown.group(2)} is not a setting of {group}; valid keys: {valid}"
+        ) from None
+
+
 def main(argv: Sequence[str]) -> int:
     import hydra
 
-    check_overrides(argv)
+    check_overrides(argv)  # every swept value
+    check_first_job(argv)
     register_plugin_configs()
 
     @hydra.main(config_path=str(CONF_DIR), config_name="latency", version_base=None)

@@ -40,6 +40,7 @@ from adaptbench.harness.tables import (  # noqa: E402
 
 FORMATS = ("png", "svg")
 PANEL_SIZE = (4.2, 3.4)  # inches per panel
+MIN_WIDTH = 6.4  # inches: room for the figure title above a single panel
 
 
 class Skip(Exception):
@@ -77,7 +78,7 @@ def panels(count: int) -> tuple[Figure, list[Any]]:
     columns = min(count, 3)
     rows = math.ceil(count / columns)
     figure, axes = plt.subplots(
-        rows, columns, figsize=(PANEL_SIZE[0] * columns, PANEL_SIZE[1] * rows), squeeze=False
+        rows, columns, figsize=(max(PANEL_SIZE[0] * columns, MIN_WIDTH), PANEL_SIZE[1] * rows), squeeze=False
     )
     flat = list(axes.flat)
     for unused in flat[count:]:
@@ -115,7 +116,9 @@ def score_vs_params(records: Sequence[Mapping[str, Any]], latency: Sequence[Mapp
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small")
-    figure.suptitle("Score vs trainable parameters (cf. the paper's Figure 2)")
+    figure.suptitle(
+        "Score vs trainable parameters (cf. the paper's Figure 2)\nbars: ±1 standard deviation over seeds"
+    )
     return figure
 
 
@@ -137,7 +140,7 @@ def score_vs_rank(records: Sequence[Mapping[str, Any]], latency: Sequence[Mappin
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small")
-    figure.suptitle("Score vs rank r (cf. the paper's Table 6)")
+    figure.suptitle("Score vs rank r (cf. the paper's Table 6)\nbars: ±1 standard deviation over seeds")
     return figure
 
 

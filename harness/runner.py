@@ -221,9 +221,18 @@ def wait_for_rank_zero() -> None:
         torch.distributed.barrier()
 
 
-class GuardedTrainer(Trainer):
-    """``Trainer`` that stops at the first non-finite training loss (a diverged run) instead of training on
-    NaN weights and recording the result as complete."""
+class HarnessTrainer(Trainer):
+    """``Trainer`` that stops at the first non-finite training loss (a diverged run) instead of training on NaN
+    weights and recording the result as complete.
+
+    ``token_level_loss=False`` (classification, regression: the loss is a mean over the batch) tells the Trainer
+    that the model does not normalise its loss by ``num_items_in_batch``. The Trainer infers the opposite from
+    the ``**kwargs`` of the model's ``forward`` and then multiplies the loss by the number of processes (and
+    skips the division by ``grad_accum``), which doubled ``train_loss`` and the gradients on 2 ranks."""
+
+    def __init__(self, *args: Any, token_level_loss: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.model_accepts_loss_kwargs = self.model_accepts_loss_kwargs and token_level_loss
 
     def training_step(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         loss = super().training_step(*args, **kwargs)
@@ -491,7 +500,8 @@ def train(job: Job, built: Built, logger: Any) -> Trained:
     callbacks: list[TrainerCallback] = [tracker]
     if not is_verbose():
         callbacks.append(JobProgress(job_label(job.cfg)))
-    trainer = GuardedTrainer(
+    trainer = HarnessTrainer(
+        token_level_loss=plan.task.kind == "generation",
         model=built.model,
         args=args,
         train_dataset=built.data["train"],
@@ -635,8 +645,9 @@ def run(cfg: DictConfig) -> Record | dict:
     ``dry_run=true`` only what the job would do).
 
     Failures: in a single run an invalid config raises ConfigError before anything is built (the CLI prints
-    one line, exit 2). Otherwise a job that fails writes a failure record and raises ``JobFailed``; a job whose
-    lock another live process holds raises ``harness.locking.JobRunning``. The CLI goes on to the next job of a sweep."""
+    one line, exit 2). Otherwise a job that fails writes a failure record and raises ``JobFailed``; a job
+    whose lock another live process holds raises ``harness.locking.JobRunning``. In a sweep the CLI goes on
+    to the next job and exits non-zero at the end."""
     try:
         job = plan_job(cfg)
     except ConfigError as err:
@@ -645,25 +656,40 @@ def run(cfg: DictConfig) -> Record | dict:
         raise JobFailed(write_failure(cfg, err), str(err)) from err
     if cfg.get("dry_run", False):
         return describe(job)
-    if cfg.get("resume", True) and (done := finished_record(job)) is not None:
-        log.info("already done, skipping (resume=true): %s", job.path)
+    if (done := already_done(job)) is not None:
         return done
     check_writable(job)
     with job_lock(job.artifacts / "job.lock") if is_main_rank() else nullcontext():
-        handler = job_log(job.artifacts / "run.log")
-        try:
-            record = execute(job)
-        except ConfigError as err:  # bad data or a setting found bad only now: still one line, exit 2 alone
-            path = write_failure(cfg, err, job.key)
-            if not in_sweep():
-                raise
-            raise JobFailed(path, str(err)) from err
-        except Exception as err:  # the traceback goes to a file; the CLI prints the one line
-            raise JobFailed(write_failure(cfg, err, job.key), one_line(err)) from err
-        finally:
-            close_job_log(handler)
-    say(f"{job_label(cfg)}: {summary(record)}")
+        if (done := already_done(job)) is not None:  # finished by another process since the check above
+            return done
+        record = execute_logged(job)
+    if is_main_rank():
+        say(f"{job_label(cfg)}: {summary(record)}")
     return record
+
+
+def already_done(job: Job) -> Record | None:
+    """The job's finished record when ``resume`` is on and one exists."""
+    if not job.cfg.get("resume", True) or (done := finished_record(job)) is None:
+        return None
+    log.info("already done, skipping (resume=true): %s", job.path)
+    return done
+
+
+def execute_logged(job: Job) -> Record:
+    """``execute`` with the job's log in ``run.log``; a failure leaves a failure record (see ``run``)."""
+    handler = job_log(job.artifacts / "run.log")
+    try:
+        return execute(job)
+    except ConfigError as err:  # bad data or a setting found bad only now: still one line, exit 2 alone
+        path = write_failure(job.cfg, err, job.key)
+        if not in_sweep():
+            raise
+        raise JobFailed(path, str(err)) from err
+    except Exception as err:  # the traceback goes to a file; the CLI prints the one line
+        raise JobFailed(write_failure(job.cfg, err, job.key), one_line(err)) from err
+    finally:
+        close_job_log(handler)
 
 
 def summary(record: Record) -> str:

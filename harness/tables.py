@@ -193,10 +193,8 @@ def split_by_layout(records: Sequence[Mapping[str, Any]]) -> list[tuple[Layout, 
     """``--layout auto``: each record goes to the paper layout that has its task, the rest to one auto table."""
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for record in records:
-        name = next(
-            (n for n, lay in LAYOUTS.items() if any(c.task == record["task"] for c in lay.columns)), ""
-        )
-        groups[name].append(record)
+        layout = layout_of_task(record["task"])
+        groups[layout.name if layout else ""].append(record)
     return [
         (LAYOUTS[name] if name else auto_layout(rs), rs)
         for name, rs in sorted(groups.items(), key=_auto_last)
@@ -213,9 +211,8 @@ class Cell:
     """The seeds of one row × column: scores of complete runs (paper unit) and the runs that gave none."""
 
     scores: dict[int, float] = field(default_factory=dict)
-    failed: dict[int, str] = field(
-        default_factory=dict
-    )  # seed -> status ("failed", "diverged", "no <metric>")
+    # seed -> why it has no score: its status ("failed", "diverged") or "no <metric>"
+    failed: dict[int, str] = field(default_factory=dict)
     missing: int = 0
 
     def value(self, agg: str) -> float | None:
@@ -450,29 +447,33 @@ def run_table(
     for row in rows:
         paper = closest_row(published, row.model, row.method, row.params) if published else None
         matched.add(id(paper))
-        line = [paper_model(row.model), row.label, params_text(row.params, paper, notes)]
-        for column in layout.columns:
-            cell = row.cells[column.header]
-            text = cell_text(cell, column, agg)
-            if compare and layout.paper_table:
-                text += compared(
-                    cell.value(agg),
-                    paper.values.get(column.paper_key or "") if paper else None,
-                    column.digits,
-                )
-            line.append(text)
-        if layout.average:
-            mean = average(row, layout, agg)
-            line.append(fmt(mean, 1) + (compared(mean, _paper_average(paper), 1) if compare else ""))
-        lines.append(line)
+        lines.append(measured_line(row, layout, agg, bool(published), paper, notes))
     lines += _published_only(published, matched, rows, layout, notes)
     title = f"{layout.title or layout.name}: {agg} over seeds (± = standard deviation over seeds, n = seeds)"
     table = TableText(title, headers, lines, notes.lines())
-    if compare and not layout.paper_table:
-        table.notes.append(
-            f"the paper has no table for these tasks ({', '.join(c.task for c in layout.columns)})"
-        )
+    if compare and not published:
+        tasks = ", ".join(c.task for c in layout.columns)
+        table.notes.append(f"the paper has no table for these tasks ({tasks})")
     return table
+
+
+def measured_line(
+    row: Row, layout: Layout, agg: str, compare: bool, paper: PaperRow | None, notes: Footnotes
+) -> list[str]:
+    """A measured row's cells; with ``compare``, each beside the number of ``paper``, the closest published row
+    (``[paper -]`` where there is none)."""
+    line = [paper_model(row.model), row.label, params_text(row.params, paper, notes)]
+    for column in layout.columns:
+        cell = row.cells[column.header]
+        text = cell_text(cell, column, agg)
+        if compare:
+            published = paper.values.get(column.paper_key or "") if paper else None
+            text += compared(cell.value(agg), published, column.digits)
+        line.append(text)
+    if layout.average:
+        mean = average(row, layout, agg)
+        line.append(fmt(mean, 1) + (compared(mean, _paper_average(paper), 1) if compare else ""))
+    return line
 
 
 def _paper_average(paper: PaperRow | None) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,14 +15,15 @@ from adaptbench.harness.evaluation import EvalContext, predict_logits
 from adaptbench.harness.plugins import Task
 
 
-def read_data_text(path: Path, encoding: str = "utf-8") -> str:
-    """A data file's text; bytes that are not ``encoding`` fail as one line naming the file and the line."""
-    raw = path.read_bytes()
+def read_data_text(path: Path) -> str:
+    """A UTF-8 data file's text (a leading byte-order mark dropped: MRPC starts with one); bytes that are not
+    UTF-8 fail as one line naming the file and the line."""
+    raw = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     try:
-        return raw.decode(encoding)
+        return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise bad_data(path, line, f"not {encoding} text (byte {raw[err.start]:#04x})") from None
+        raise bad_data(path, line, f"not utf-8 text (byte {raw[err.start]:#04x})") from None
 
 
 def prompt_end(input_ids: list[int], tokenizer: PreTrainedTokenizerBase) -> int:

@@ -28,7 +28,7 @@ from transformers import DataCollatorForSeq2Seq, LogitsProcessor, LogitsProcesso
 from adaptbench.harness.errors import ConfigError, bad_data, bad_value
 from adaptbench.harness.evaluation import EvalContext
 from adaptbench.harness.plugins import Task
-from adaptbench.tasks.metrics.coco import MeteorScorer, require_java
+from adaptbench.tasks.metrics.coco import require_java
 
 TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -158,8 +158,8 @@ class GeneratedNoRepeatNGram(LogitsProcessor):
 
 class GenerationTask(Task):
     """A data-to-text task: subclasses implement ``read_pairs`` (file -> (source, reference) pairs), ``score``,
-    ``file_hint`` (what data_dir should hold), ``data_suffixes`` (the suffixes of its own data files) and
-    ``java_needed_by`` (which of its metrics run java)."""
+    ``file_hint`` (what data_dir should hold) and ``data_suffixes`` (the suffixes of its own data files);
+    ``java_needed_by`` names the metrics that cannot run without java, if any."""
 
     kind = "generation"
     metric_for_best = "BLEU"
@@ -198,7 +198,8 @@ class GenerationTask(Task):
             raise bad_value("task.no_repeat_ngram_size", cfg.no_repeat_ngram_size, "must be >= 0 (0 = off)")
         if cfg.max_eval_sources is not None and cfg.max_eval_sources < 1:
             raise bad_value("task.max_eval_sources", cfg.max_eval_sources, "must be >= 1 or null (all)")
-        require_java(self.java_needed_by)  # now, not at the first evaluation after training
+        if self.java_needed_by:
+            require_java(self.java_needed_by)  # now, not at the first evaluation after training
 
     # ---------------------------------------------------------------------------------------- data
     def read_pairs(self, path: Path, evaluation: bool) -> list[tuple[str, str]]:
@@ -317,10 +318,8 @@ class GenerationTask(Task):
         return outputs
 
     # ---------------------------------------------------------------------------------------- scoring
-    def score(
-        self, refs: list[list[str]], hyps: list[str], *, meteor: MeteorScorer | None = None
-    ) -> dict[str, float]:
-        """The task's official metrics of ``hyps[i]`` against ``refs[i]`` (all references of source i)."""
+    def score(self, refs: list[list[str]], hyps: list[str]) -> dict[str, float]:
+        """The task's metrics of ``hyps[i]`` against ``refs[i]`` (all references of source i)."""
         raise NotImplementedError
 
     def reference_groups(self, path: Path) -> list[list[str]]:
@@ -336,29 +335,28 @@ class GenerationTask(Task):
             return source_groups(read_source_text_lines(path))[1]
         return read_blank_line_groups(path)
 
-    @classmethod
-    def score_files(
-        cls,
-        refs_path: str | os.PathLike[str],
-        hyps_path: str | os.PathLike[str],
-        *,
-        meteor: MeteorScorer | None = None,
-    ) -> dict[str, float]:
-        """``adaptbench score <task>``: a hypothesis file (one line per unique source, in the order the sources
-        first appear in the reference file) against a reference file (see :meth:`reference_groups`)."""
-        require_java(cls.java_needed_by)
-        task = cls(cls.Config())
-        refs = task.reference_groups(Path(refs_path))
-        hyps = read_hyps(Path(hyps_path))
+    def scoring_inputs(self, refs_path: Path, hyps_path: Path) -> tuple[list[list[str]], list[str]]:
+        """What ``adaptbench score`` compares: the reference groups of ``refs_path`` (see
+        :meth:`reference_groups`) and the hypotheses of ``hyps_path``, one line per source in the order the
+        sources first appear there."""
+        refs = self.reference_groups(refs_path)
+        hyps = read_hyps(hyps_path)
         while len(hyps) > len(refs) and not hyps[-1]:
             hyps.pop()  # blank lines at the end of the file, not empty outputs
         if len(hyps) != len(refs):
-            raise bad_data(
-                hyps_path,
-                None,
-                f"{len(hyps)} hypotheses (one per line) for {len(refs)} unique sources in {refs_path}",
-            )
-        return task.score(refs, hyps, meteor=meteor)
+            problem = f"{len(hyps)} hypotheses (one per line) for {len(refs)} unique sources in {refs_path}"
+            raise bad_data(hyps_path, None, problem)
+        return refs, hyps
+
+    @classmethod
+    def score_files(
+        cls, refs_path: str | os.PathLike[str], hyps_path: str | os.PathLike[str]
+    ) -> dict[str, float]:
+        """``adaptbench score <task>``: the task's metrics of a hypothesis file against a reference file."""
+        if cls.java_needed_by:
+            require_java(cls.java_needed_by)
+        task = cls(cls.Config())
+        return task.score(*task.scoring_inputs(Path(refs_path), Path(hyps_path)))
 
     def evaluate(
         self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: EvalContext

@@ -310,7 +310,7 @@ def rouge_f(refs: list[list[str]], hyps: list[str]) -> dict[str, float]:
 def java_available() -> bool:
     try:
         require_java()
-    except RuntimeError:
+    except ConfigError:
         return False
     return True
 

@@ -149,7 +149,7 @@ class GlueTask(SequenceTask):
 
     def read_tsv(self, path: Path) -> Dataset:
         """One GLUE TSV file as a Dataset with the hub's columns (text fields, ``label``, ``idx``)."""
-        lines = read_data_text(path, "utf-8-sig").splitlines()  # MRPC starts with a BOM
+        lines = read_data_text(path).splitlines()
         if not lines:
             raise bad_data(path, None, "empty file")
         wanted = (*self.text_fields, "label")

@@ -183,6 +183,7 @@ class E2E(GenerationTask):
     def score(
         self, refs: list[list[str]], hyps: list[str], *, meteor: MeteorScorer | None = None
     ) -> dict[str, float]:
+        """Pass an open ``meteor`` scorer to skip the METEOR jar's start-up."""
         return score_e2e(refs, hyps, meteor=meteor)
 
 
@@ -204,6 +205,7 @@ class WebNLG(GenerationTask):
     def score(
         self, refs: list[list[str]], hyps: list[str], *, meteor: MeteorScorer | None = None
     ) -> dict[str, float]:
+        """Pass an open ``meteor`` scorer to skip the METEOR jar's start-up."""
         return score_webnlg_dart(refs, hyps, meteor=meteor)
 
 
@@ -222,4 +224,5 @@ class Dart(GenerationTask):
     def score(
         self, refs: list[list[str]], hyps: list[str], *, meteor: MeteorScorer | None = None
     ) -> dict[str, float]:
+        """Pass an open ``meteor`` scorer to skip the METEOR jar's start-up."""
         return score_webnlg_dart(refs, hyps, meteor=meteor)

@@ -5,6 +5,8 @@ The forwards themselves are checked against hand-written references in test_refe
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from _methods_util import TINY, batch, build, compose_cfg, logits
@@ -154,3 +156,16 @@ def test_defaults_reproduce_paper_rows(
     cfg = compose_cfg(model_name, method_name, overrides)
     report = count_params(cfg.model, cfg.method)
     assert report["method_params"] == report["formula_params"] == expected, paper_row
+
+
+def test_block_output_hook_survives_deepcopy() -> None:
+    """The hook is bound to the block's own ``output_adapter``: a deep copy runs its copy, not the original."""
+    model, _, layout, _ = build("tiny-gpt2", "adapter_l", ("method.r=4",), kind="generation")
+    inputs = batch(model)
+    before = logits(model, inputs)
+    clone = copy.deepcopy(model)
+    with torch.no_grad():
+        for block in layout.block_list(clone):
+            block.output_adapter.adapter.up.bias.normal_()  # not a constant: LayerNorms would remove it
+    assert torch.equal(logits(model, inputs), before)
+    assert not torch.allclose(logits(clone, inputs), before, atol=1e-4)

@@ -63,3 +63,76 @@ def test_bad_values_fail_validation(override: str, fragments: tuple[str, ...]):
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message, message
+
+
+@pytest.mark.parametrize("command", ["run", "params"])
+def test_typo_in_a_nested_key_lists_the_valid_keys(command: str):
+    line = assert_one_line_error(run_cli(command, "method=lora", "model=tiny-bert", "method.rr=4"))
+    assert line.startswith(
+        "adaptbench: error: method.rr is not a setting of method='lora'; valid keys: alpha,"
+    )
+    assert "targets" in line
+
+
+def test_an_unknown_top_level_key_is_refused(tmp_path):
+    """``+foo=1`` would be read by nothing yet change the config hash (a silent duplicate of every record)."""
+    result = run_cli("run", "model=tiny-bert", "+foo=1", f"output_root={tmp_path}")
+    assert_one_line_error(result, "top-level key='foo'", "method", "trainer")
+    assert not (tmp_path / "records").exists()
+
+
+def test_a_typo_in_a_top_level_key_of_params_is_one_line():
+    assert_one_line_error(run_cli("params", "methd=lora"), "config key='methd'", "method")
+
+
+def test_no_arguments_prints_usage_and_exits_2():
+    result = run_cli()
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: adaptbench <command>")
+
+
+def test_help_into_a_closed_pipe_is_quiet():
+    """``adaptbench --help | head -1``: the reader leaves early; no BrokenPipeError traceback."""
+    import subprocess
+
+    from conftest import CLI
+
+    shell = subprocess.run(
+        " ".join(CLI) + " run --help | head -1", shell=True, capture_output=True, text=True, timeout=120
+    )
+    assert shell.stdout.startswith("usage: adaptbench run")
+    assert "Traceback" not in shell.stderr and "BrokenPipe" not in shell.stderr
+
+
+def test_shell_completion_through_the_run_subcommand():
+    """Hydra's completion script calls back ``adaptbench -sc query=bash`` with the line typed after ``run``."""
+    line = "adaptbench run method=lo"
+    result = run_cli("-sc", "query=bash", env={"COMP_LINE": line, "COMP_POINT": str(len(line))})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["method=lora", "method=lora_pe", "method=lora_pl"]
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from conftest import CLI, REPO
+
+    proc = subprocess.Popen(
+        [*CLI, "run", "model=tiny-bert", "trainer=tiny", "trainer.max_steps=2000", f"output_root={tmp_path}"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 240
+    while not list(tmp_path.rglob("run.log")) and time.time() < deadline:  # the job has started
+        time.sleep(0.5)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "adaptbench: interrupted"
+    assert "Traceback" not in err
+    assert not list(tmp_path.rglob("records/**/*.json"))  # no partial record

@@ -95,6 +95,22 @@ TASK_CASES: dict[str, tuple[dict, str | None]] = {
         },
         "dart",
     ),
+    # users' own files: here the shared SST-2 TSV and E2E CSV, named by path (data_dir = the shared folder)
+    "text_classification": (
+        {"train_file": "{data}/dev.tsv", "eval_file": "{data}/dev.tsv", "text_fields": ["sentence"]},
+        "glue_sst2",
+    ),
+    "text_generation": (
+        {
+            "train_file": "devset.csv",
+            "eval_file": "devset.csv",
+            "source_field": "mr",
+            "target_field": "ref",
+            "num_beams": 2,
+            "max_new_tokens": 4,
+        },
+        "e2e",
+    ),
 }
 
 
@@ -111,7 +127,10 @@ def test_task_contract(task_name: str, tmp_path: Path) -> None:
             pytest.skip(
                 f"no local data for {task_name}: {SHARED_DATA / folder} (hub download needs internet)"
             )
-        node["data_dir"] = str(SHARED_DATA / folder)
+        data = str(SHARED_DATA / folder)
+        node = {k: v.format(data=data) if isinstance(v, str) else v for k, v in node.items()}
+        if "data_dir" in node:
+            node["data_dir"] = data
     task = load_task(node)
     task.validate()
     raw = task.load()

@@ -78,7 +78,8 @@ def test_nlg_module_equals_adaptbench_score(
     refs_path.write_text("\n".join("".join(r + "\n" for r in g) for g in groups), encoding="utf-8")
     hyps_path = tmp_path / "hyps.txt"
     hyps_path.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
-    expected = TASKS.get(task).score_files(refs_path, hyps_path, meteor=meteor)
+    scorer = TASKS.get(task).from_config({"name": task})
+    expected = scorer.score(*scorer.scoring_inputs(refs_path, hyps_path), meteor=meteor)  # = score_files
     module = evaluate.load(evaluate_module_path(task))
     result = module.compute(predictions=hyps, references=groups, meteor=meteor)
     assert result == pytest.approx(expected, rel=1e-12)

@@ -26,3 +26,23 @@ def test_wandb_offline_run_per_job(tmp_path, monkeypatch):
     assert len(runs) == 2
     assert all(list(r.glob("*.wandb")) for r in runs)
     assert len(list((tmp_path / "records").rglob("*.json"))) == 2
+
+
+def test_wandb_settings_come_from_the_environment_unless_set(monkeypatch):
+    """logger.project / logger.mode are null by default: the user's WANDB_PROJECT / WANDB_MODE apply; set,
+    they override the environment. Only rank 0 under torchrun opens a W&B run."""
+    import wandb
+
+    from adaptbench.harness.loggers import NullLogger, WandbLogger, open_logger
+
+    opened: list[dict] = []
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: opened.append(kwargs))
+    monkeypatch.setenv("WANDB_PROJECT", "theirs")
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    base = ["model=tiny-bert", "method=bitfit", "trainer=tiny", "logger=wandb"]
+    WandbLogger(compose_run_config(base), "run")
+    WandbLogger(compose_run_config([*base, "logger.project=mine", "logger.mode=offline"]), "run")
+    assert [(o["project"], o["mode"]) for o in opened] == [("theirs", "disabled"), ("mine", "offline")]
+    monkeypatch.setenv("RANK", "1")
+    assert type(open_logger(compose_run_config(base), "run")) is NullLogger
+    assert len(opened) == 2

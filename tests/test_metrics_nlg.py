@@ -344,7 +344,8 @@ def test_e2e_score_files_lora_format(tmp_path: Path, meteor: MeteorScorer) -> No
     refs = reference_groups("e2e", need(E2E_LORA_VALID))
     hyps = tmp_path / "pred.txt"
     hyps.write_text("\n".join(g[0] for g in refs) + "\n\n", encoding="utf-8")  # trailing blank line tolerated
-    s = TASKS.get("e2e").score_files(E2E_LORA_VALID, hyps, meteor=meteor)
+    task = TASKS.get("e2e").from_config({"name": "e2e"})
+    s = task.score(*task.scoring_inputs(E2E_LORA_VALID, hyps), meteor=meteor)
     assert s["BLEU"] == pytest.approx(1.0)
     assert s["METEOR"] == pytest.approx(1.0)
 
@@ -426,7 +427,10 @@ def test_webnlg_dart_match_generation_eval(
         for k in range(max(len(refs) for _, refs in groups)):
             lines = (refs[k] if k < len(refs) else "" for _, refs in groups)
             (refs_path / f"reference{k}").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    scores = TASKS.get(task).score_files(refs_path, hyps, meteor=meteor)
+    scorer = TASKS.get(task).from_config({"name": task})
+    scores = scorer.score(
+        *scorer.scoring_inputs(refs_path, hyps), meteor=meteor
+    )  # score_files less the java check
     bleu, meteor_official, ter = OFFICIAL_WEBNLG_DART[task, system]
     assert scores["BLEU"] == pytest.approx(bleu, abs=0.2)
     assert scores["METEOR"] == pytest.approx(meteor_official, abs=0.002)

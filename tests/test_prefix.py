@@ -221,9 +221,8 @@ def test_prefix_layer_init_has_the_scale_of_real_hidden_states(model_name: str) 
     (MiniLM: 23-31x)."""
     overrides = ("method.prefix_len=8", "method.infix_len=4")
     model, _, layout, _ = build(model_name, "prefix_layer", overrides, kind="classification")
-    words = torch.randint(
-        1000, 20000, (4, 12), generator=torch.Generator().manual_seed(3)
-    )  # past BERT's [unused]
+    # ids from 1000 on: BERT's first thousand are [unused] and special tokens, not words
+    words = torch.randint(1000, 20000, (4, 12), generator=torch.Generator().manual_seed(3))
     real = real_block_inputs(model, layout, {"input_ids": words, "attention_mask": torch.ones_like(words)})
     states = model.base_model.virtual_tokens.layer_states
     for i, h in enumerate(real):

@@ -12,7 +12,7 @@ import csv
 import json
 import re
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -20,17 +20,22 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from conftest import SHARED_DATA, run_cli
 from omegaconf import DictConfig, OmegaConf
 
 from adaptbench.harness.accounting import count_params
 from adaptbench.harness.config import validate
 from adaptbench.harness.config_tree import CONF_DIR, compose_run_config
 from adaptbench.harness.plugin_loading import load_task
+from conftest import SHARED_DATA, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "results" / "paper"  # byte-identical copy of ../shared/paper
-NLG_DATA = {"e2e": "e2e", "dart": "dart", "webnlg": "webnlg_challenge_2017"}
+# ../shared/data's NLG folders, and the file each has (no training sets: the test trains on nothing, it validates)
+NLG_DATA = {
+    "e2e": ("e2e", "devset.csv"),
+    "dart": ("dart", "dart-v1.1.1-full-dev.json"),
+    "webnlg": ("webnlg_challenge_2017", "dev.json"),
+}
 RUN_PRESETS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml") if p.stem != "table1_latency")
 
 # The paper's row labels -> method choices
@@ -57,7 +62,11 @@ GLUE_TASKS = {
     "RTE": "rte",
     "STSB": "stsb",
 }
-NLG_PRESETS = {"E2E": ("table3_gpt2_medium", "table3_gpt2_large"), "DART": ("table13_dart",), "WebNLG": ("table14_webnlg",)}
+NLG_PRESETS = {
+    "E2E": ("table3_gpt2_medium", "table3_gpt2_large"),
+    "DART": ("table13_dart",),
+    "WebNLG": ("table14_webnlg",),
+}
 MODEL_OF_LABEL = {
     "RoBERTa-base": "roberta-base",
     "RoBERTa-large": "roberta-large",
@@ -81,7 +90,7 @@ GLUE_PRESETS = {
 # ---------------------------------------------------------------- sweeps
 
 
-@lru_cache(maxsize=None)
+@cache
 def preset_config(preset: str, config_name: str = "config") -> DictConfig:
     """The preset's default job with Hydra's own node (its sweeper params)."""
     GlobalHydra.instance().clear()
@@ -127,7 +136,14 @@ def swept_rows(*commands: tuple[str, ...]) -> Counter:
 @pytest.mark.parametrize(
     ("csv_name", "models", "marker", "commands", "tasks", "seeds"),
     [
-        ("table2_glue.csv", ["RoBERTa-base"], None, [("table2_roberta_base",), ("table2_roberta_base_wide",)], 8, 5),
+        (
+            "table2_glue.csv",
+            ["RoBERTa-base"],
+            None,
+            [("table2_roberta_base",), ("table2_roberta_base_wide",)],
+            8,
+            5,
+        ),
         ("table2_glue.csv", ["RoBERTa-large"], "", [("table2_roberta_large",)], 8, 5),
         (
             "table2_glue.csv",
@@ -144,7 +160,11 @@ def swept_rows(*commands: tuple[str, ...]) -> Counter:
             "table13_dart.csv",
             ["GPT-2 M", "GPT-2 L"],
             None,
-            [("table13_dart",), ("table13_dart_wide",), ("table13_dart", "model=gpt2-medium", "method=fttop2")],
+            [
+                ("table13_dart",),
+                ("table13_dart_wide",),
+                ("table13_dart", "model=gpt2-medium", "method=fttop2"),
+            ],
             1,
             3,
         ),
@@ -152,7 +172,11 @@ def swept_rows(*commands: tuple[str, ...]) -> Counter:
             "table14_webnlg.csv",
             ["GPT-2 M", "GPT-2 L"],
             None,
-            [("table14_webnlg",), ("table14_webnlg_wide",), ("table14_webnlg", "model=gpt2-medium", "method=fttop2")],
+            [
+                ("table14_webnlg",),
+                ("table14_webnlg_wide",),
+                ("table14_webnlg", "model=gpt2-medium", "method=fttop2"),
+            ],
             1,
             3,
         ),
@@ -161,7 +185,9 @@ def swept_rows(*commands: tuple[str, ...]) -> Counter:
 def test_presets_sweep_every_row_of_their_table(csv_name, models, marker, commands, tasks, seeds):
     """Each published row x task x seed is one job, and no job is outside the table (the RoBERTa-base block:
     FT, BitFit, AdapterD 0.3M, LoRA + AdapterD 0.9M = 5 rows x 8 tasks x 5 seeds = 200 jobs)."""
-    expected = {row: count * tasks * seeds for row, count in table_rows(csv_name, *models, marker=marker).items()}
+    expected = {
+        row: count * tasks * seeds for row, count in table_rows(csv_name, *models, marker=marker).items()
+    }
     assert dict(swept_rows(*commands)) == expected
 
 
@@ -175,20 +201,27 @@ def test_table2_roberta_base_sweeps_160_jobs_and_its_wide_row_40():
 
 def test_command_line_choices_narrow_the_sweep_to_one_cell():
     jobs = sweep_jobs("table2_roberta_base", "method=lora", "task=rte")
-    assert [(job["method"], job["task"], job["seed"]) for job in jobs] == [("lora", "rte", str(s)) for s in range(1, 6)]
+    assert [(job["method"], job["task"], job["seed"]) for job in jobs] == [
+        ("lora", "rte", str(s)) for s in range(1, 6)
+    ]
 
 
+@pytest.mark.slow
 def test_dry_run_lists_the_narrowed_cell_with_its_hyperparameters(tmp_path):
     """The real command: ``adaptbench run -m +experiment=table2_roberta_base method=lora task=rte dry_run=true``."""
-    argv = ["run", "-m", "+experiment=table2_roberta_base", "method=lora", "task=rte", "dry_run=true"]
-    result = run_cli(*argv, f"output_root={tmp_path}")
+    argv = ["run", "+experiment=table2_roberta_base", "method=lora", "task=rte", "dry_run=true"]
+    result = run_cli(*argv, f"output_root={tmp_path}", "-m")
     assert result.returncode == 0, result.stderr[-2000:]
     jobs = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [job["seed"] for job in jobs] == [1, 2, 3, 4, 5]
     for job in jobs:
         assert (job["method"], job["model"], job["task"]) == ("lora", "roberta-base", "rte")
         assert (job["lr"], job["lr_source"]) == (5e-4, "trainer.lr")
-        assert (job["trainer"]["batch_size"], job["trainer"]["epochs"], job["trainer"]["max_seq_len"]) == (32, 80, 512)
+        assert (job["trainer"]["batch_size"], job["trainer"]["epochs"], job["trainer"]["max_seq_len"]) == (
+            32,
+            80,
+            512,
+        )
         assert (job["method_config"]["r"], job["method_config"]["alpha"]) == (8, 8)
 
 
@@ -206,13 +239,14 @@ def test_every_swept_row_has_its_hyperparameter_file(preset):
 
 def cell_overrides(preset: str, job: dict[str, str]) -> tuple[str, ...]:
     overrides = [f"+experiment={preset}", *(f"{k}={v}" for k, v in job.items() if k != "seed")]
-    task = job.get("task")
-    if task in NLG_DATA and (SHARED_DATA / NLG_DATA[task]).is_dir():
-        overrides.append(f"task.data_dir={SHARED_DATA / NLG_DATA[task]}")
+    if job.get("task") in NLG_DATA:
+        folder, data_file = NLG_DATA[job["task"]]
+        if (SHARED_DATA / folder).is_dir():
+            overrides += [f"task.data_dir={SHARED_DATA / folder}", f"task.train_file={data_file}"]
     return tuple(overrides)
 
 
-@lru_cache(maxsize=None)
+@cache
 def composed(overrides: tuple[str, ...]) -> DictConfig:
     return compose_run_config(list(overrides))
 
@@ -240,13 +274,23 @@ def test_every_cell_composes_and_validates(preset):
 
 def test_the_readme_cells_carry_the_paper_settings():
     e2e = composed(("+experiment=table3_gpt2_medium", "method=lora", "task=e2e"))
-    assert (e2e.trainer.lr, e2e.trainer.batch_size, e2e.trainer.epochs, e2e.trainer.warmup_steps) == (2e-4, 8, 5, 500)
+    assert (e2e.trainer.lr, e2e.trainer.batch_size, e2e.trainer.epochs, e2e.trainer.warmup_steps) == (
+        2e-4,
+        8,
+        5,
+        500,
+    )
     assert e2e.trainer.weight_decay == 0.01
     assert e2e.trainer.extra_args.label_smoothing_factor == 0.1
     assert (e2e.method.r, e2e.method.alpha, e2e.method.dropout) == (4, 32, 0.1)
     assert (e2e.task.num_beams, e2e.task.length_penalty, e2e.task.no_repeat_ngram_size) == (10, 0.9, 4)
     rte = composed(("+experiment=table2_roberta_base", "method=lora", "task=rte"))
-    assert (rte.trainer.lr, rte.trainer.batch_size, rte.trainer.epochs, rte.trainer.max_seq_len) == (5e-4, 32, 80, 512)
+    assert (rte.trainer.lr, rte.trainer.batch_size, rte.trainer.epochs, rte.trainer.max_seq_len) == (
+        5e-4,
+        32,
+        80,
+        512,
+    )
     assert (rte.method.r, rte.method.alpha, list(rte.method.targets)) == (8, 8, ["q", "v"])
 
 
@@ -302,7 +346,7 @@ def cell_presets(row: dict) -> list[tuple[str, str]]:
     if row["model"] == "GPT-2 M/L":
         presets = NLG_PRESETS[row["task"]]
         if len(presets) == 2:
-            return list(zip(presets, ("gpt2-medium", "gpt2-large")))
+            return list(zip(presets, ("gpt2-medium", "gpt2-large"), strict=True))
         return [(presets[0], "gpt2-medium"), (presets[0], "gpt2-large")]
     preset = GLUE_PRESETS.get((row["model"], row["method"]))
     return [(preset, MODEL_OF_LABEL[row["model"]])] if preset else []
@@ -317,7 +361,9 @@ def featured_cells() -> list[tuple[str, ...]]:
     first_of_block: dict[tuple[str, ...], tuple[str, ...]] = {}
     for cell in PAPER_CELLS:
         first_of_block.setdefault(cell[:3], cell)
-    disagreeing = {cell for cell, rows in PAPER_CELLS.items() if any(r["paper_eq_repo"] == "NO" for r in rows)}
+    disagreeing = {
+        cell for cell, rows in PAPER_CELLS.items() if any(r["paper_eq_repo"] == "NO" for r in rows)
+    }
     return sorted(disagreeing | set(first_of_block.values()))
 
 
@@ -364,25 +410,35 @@ def preset_files(overrides: tuple[str, ...]) -> list[Path]:
 @pytest.mark.parametrize("overrides", FEATURED, ids=" ".join)
 def test_where_paper_and_scripts_disagree_a_comment_names_both(overrides):
     comments = " ".join(
-        line.split("#", 1)[1] for path in preset_files(overrides) for line in path.read_text().splitlines() if "#" in line
+        line.split("#", 1)[1]
+        for path in preset_files(overrides)
+        for line in path.read_text().splitlines()
+        if "#" in line
     )
     numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", comments.replace(",", ""))}
     for row in PAPER_CELLS[overrides]:
         if row["paper_eq_repo"] == "NO":
-            assert number(row["value_repo"]) in numbers, f"{overrides}: {row['hyperparameter']} {row['value_repo']}"
-            assert number(row["value_paper"]) in numbers, f"{overrides}: {row['hyperparameter']} {row['value_paper']}"
+            assert number(row["value_repo"]) in numbers, (
+                f"{overrides}: {row['hyperparameter']} {row['value_repo']}"
+            )
+            assert number(row["value_paper"]) in numbers, (
+                f"{overrides}: {row['hyperparameter']} {row['value_paper']}"
+            )
 
 
 # ---------------------------------------------------------------- Table 5 and Table 1
 
 
+@pytest.mark.slow
 def test_table5_rows_adapt_the_same_number_of_parameters():
     """Table 5 compares target sets at one budget: r x number of matrices is the same in every row."""
     counts = {}
     for job in sweep_jobs("table5_weight_types", "seed=1"):
         cfg = composed(("+experiment=table5_weight_types", f"weight_types={job['weight_types']}"))
         task = load_task(cfg.task)
-        counts[job["weight_types"]] = count_params(cfg.model, cfg.method, task.kind, task.num_labels)["method_params"]
+        counts[job["weight_types"]] = count_params(cfg.model, cfg.method, task.kind, task.num_labels)[
+            "method_params"
+        ]
     assert len(counts) == 7 and len(set(counts.values())) == 1
 
 

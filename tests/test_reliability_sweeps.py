@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ from adaptbench.harness.config_tree import compose_run_config
 from adaptbench.harness.errors import ConfigError
 from adaptbench.harness.records import selection_value
 from adaptbench.harness.runner import JobFailed, finished_record, plan_job, run
+from conftest import CLI, REPO
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora"]
 
@@ -65,3 +70,32 @@ def test_selection_value_is_larger_for_better_runs():
     )
     assert selection_value(record("diverged", None)) == -math.inf
     assert selection_value(record("complete", float("nan"))) == -math.inf
+
+
+def test_a_killed_parallel_sweep_finishes_on_rerun(tmp_path):
+    """kill -9 a 4-job joblib sweep once its first record is written; the same command again leaves exactly
+    the 4 complete records, none twice, and no temp files."""
+    args = [
+        *CLI, "run", "-m", "method=full,lora", "seed=1,2", "model=tiny-bert", "task=vader", "trainer=tiny",
+        "trainer.max_steps=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"output_root={tmp_path}",
+    ]  # fmt: skip
+    sweep = subprocess.Popen(
+        args, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 300
+    while (
+        not list((tmp_path / "records").rglob("*.json"))
+        and time.monotonic() < deadline
+        and sweep.poll() is None
+    ):
+        time.sleep(0.5)
+    os.killpg(sweep.pid, signal.SIGKILL)
+    sweep.wait()
+    again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "records").rglob("*.json")]
+    assert sorted((r["method"], r["seed"], r["status"]) for r in records) == [
+        ("full", 1, "complete"), ("full", 2, "complete"), ("lora", 1, "complete"), ("lora", 2, "complete"),
+    ]  # fmt: skip
+    assert len({r["config_hash"] for r in records}) == 4
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob(".write-probe-*"))

@@ -68,7 +68,7 @@ def test_jobs_sorted_into_complete_skipped_failed(tmp_path):
 
 def test_two_job_multirun_writes_multirun_md(tmp_path):
     result = run_cli(
-        "run", "model=tiny-bert", "trainer=tiny", "method=lora,bitfit", f"output_root={tmp_path}", "-m"
+        "run", "-m", "model=tiny-bert", "trainer=tiny", "method=lora,bitfit", f"output_root={tmp_path}"
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "sweep: 2 complete, 0 skipped (already done), 0 failed; table: " in result.stdout

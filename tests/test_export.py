@@ -1,0 +1,228 @@
+"""``adaptbench export``: a trained LoRA run as a PEFT adapter or a merged model, with the run's own logits."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from peft import PeftModel, get_peft_model_state_dict
+from safetensors.torch import load_file
+from scipy.stats import pearsonr
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+from adaptbench.harness import cli
+from adaptbench.harness.checkpoint import load_trainable, save_trainable
+from adaptbench.harness.config import validate
+from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.evaluation import EvalContext, predict_logits
+from adaptbench.harness.layout import Layout
+from adaptbench.harness.models import build_model, load_tokenizer
+from adaptbench.harness.plugin_loading import load_method, load_task
+from adaptbench.harness.plugins import adapt
+from adaptbench.harness.records import artifacts_dir, record_path, write_json_atomic
+from adaptbench.harness.runner import prepare_data, run
+from adaptbench.methods.lora import LoRAModule
+from adaptbench.tasks import custom
+
+MINILM = [
+    "model=minilm-l6",
+    "method=lora",
+    "method.targets=[q,v,ffn_out]",
+    "task=vader_rating",
+    "trainer=tiny",
+]
+TEXTS = ["a fine day", "terrible news, sadly", "ok"]
+
+
+def train(root: Path, overrides: list[str]) -> Path:
+    """A few steps with ``trainer.save_trainable=true``; the record's path."""
+    cfg = compose_run_config([*overrides, "trainer.save_trainable=true", f"output_root={root}"])
+    record = run(cfg)
+    return record_path(cfg, record["config_hash"])
+
+
+def run_config(record: Path):
+    return OmegaConf.create(json.loads(record.read_text())["config"])
+
+
+def harness_model(record: Path) -> torch.nn.Module:
+    """The run's model as the runner builds it (seeded), adapted, with the saved tensors loaded."""
+    cfg = run_config(record)
+    task = load_task(cfg.task)
+    set_seed(cfg.seed)
+    model = build_model(cfg.model, task.kind, task.num_labels)
+    adapt(model, load_method(cfg.method), Layout.from_config(cfg.model.layout))
+    load_trainable(model, artifacts_dir(record) / "trainable.safetensors")
+    return model.eval()
+
+
+def logits(model: torch.nn.Module, tokenizer) -> torch.Tensor:
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+
+def export(record: Path, fmt: str, out: Path, capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    """``adaptbench export`` as the CLI runs it: (exit code, stderr)."""
+    code = cli.main(["export", str(record), "--format", fmt, "--out", str(out)])
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def minilm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train(tmp_path_factory.mktemp("minilm"), MINILM)
+
+
+@pytest.fixture(scope="module")
+def gpt2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny-gpt2, LoRA on q and v (slices of the fused c_attn), a causal LM on a JSONL written here."""
+    root = tmp_path_factory.mktemp("gpt2")
+    rows = [{"source": f"name : x{i} | food : thai", "target": f"x{i} serves thai food."} for i in range(8)]
+    data = root / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    overrides = ["model=tiny-gpt2", "method=lora", "task=text_generation", "trainer=tiny", "task.num_beams=2"]
+    overrides += [f"task.train_file={data}", f"task.eval_file={data}", "task.max_new_tokens=6"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(custom, "java_available", lambda: False)  # METEOR is not what this file tests
+        return train(root, overrides)
+
+
+def test_peft_adapter_loads_with_peft_and_gives_the_run_logits(
+    minilm_run: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "adapter"
+    assert export(minilm_run, "peft", out, capsys)[0] == 0
+    config = json.loads((out / "adapter_config.json").read_text())
+    method = run_config(minilm_run).method
+    assert (config["r"], config["lora_alpha"], config["lora_dropout"]) == (
+        method.r,
+        method.alpha,
+        method.dropout,
+    )
+    # the user's way: the base model from the adapter's own pointer (MiniLM's packaged weights), then PEFT
+    base = AutoModelForSequenceClassification.from_pretrained(config["base_model_name_or_path"], num_labels=1)
+    tokenizer = AutoTokenizer.from_pretrained(config["base_model_name_or_path"])
+    untrained = logits(base, tokenizer)
+    peft_model = PeftModel.from_pretrained(base, out).eval()
+    expected = logits(harness_model(minilm_run), tokenizer)
+    assert not torch.allclose(untrained, expected, atol=1e-3)
+    assert torch.allclose(logits(peft_model, tokenizer), expected, atol=1e-5)
+    # exactly the tensors PEFT itself saves for this adapter: 6 blocks x (q, v, ffn_out) x (A, B) + the head
+    saved = load_file(str(out / "adapter_model.safetensors"))
+    assert set(saved) == set(get_peft_model_state_dict(peft_model))
+    assert len(saved) == 6 * 3 * 2 + 2
+    # BERT's ffn_out path "output.dense" would also select "attention.output.dense": full paths instead
+    assert "bert.encoder.layer.5.output.dense" in config["target_modules"]
+    assert "bert.encoder.layer.5.attention.output.dense" not in config["target_modules"]
+
+
+def test_merged_model_is_the_trained_model(minilm_run: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "merged"
+    assert export(minilm_run, "merged", out, capsys)[0] == 0
+    merged = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert not any(isinstance(m, LoRAModule) for m in merged.modules())
+    assert torch.allclose(logits(merged, tokenizer), logits(harness_model(minilm_run), tokenizer), atol=1e-5)
+    # and it scores what the run recorded at its best evaluation (Pearson on the same dev split)
+    cfg = run_config(minilm_run)
+    plan = validate(cfg)
+    data = prepare_data(plan, tokenizer, merged.config.vocab_size, cfg.seed)["validation"]
+    predictions, labels = predict_logits(
+        merged, data, EvalContext(16, torch.device("cpu"), plan.task.collator(tokenizer))
+    )
+    recorded = json.loads(minilm_run.read_text())["best"]["metrics"]["pearson"]
+    assert pearsonr(predictions[:, 0], labels)[0] == pytest.approx(recorded, abs=1e-5)
+
+
+def test_gpt2_fused_slices_are_refused_for_peft_and_merged_works(
+    gpt2_run: Path, tmp_path: Path, capsys
+) -> None:
+    code, err = export(gpt2_run, "peft", tmp_path / "adapter", capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "LoRA on slices q, v of a fused matrix (attn.c_attn) has no exact PEFT equivalent" in err
+    assert "use --format merged" in err and not (tmp_path / "adapter").exists()
+
+    out = tmp_path / "merged"
+    assert export(gpt2_run, "merged", out, capsys)[0] == 0
+    merged = AutoModelForCausalLM.from_pretrained(out).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert type(merged).__name__ == "GPT2LMHeadModel"
+    assert torch.allclose(logits(merged, tokenizer), logits(harness_model(gpt2_run), tokenizer), atol=1e-5)
+
+
+def test_gpt2_whole_conv1d_matrices_export_to_peft(tmp_path: Path, capsys) -> None:
+    """LoRA on GPT-2's unsliced Conv1D matrices (o, ffn_in) is PEFT's fan_in_fan_out LoRA: same logits."""
+    cfg = compose_run_config(
+        [
+            "model=tiny-gpt2",
+            "method=lora",
+            "method.targets=[o,ffn_in]",
+            "task=text_generation",
+            f"output_root={tmp_path}",
+        ]
+    )
+    set_seed(cfg.seed)
+    model = build_model(cfg.model, "generation", 2)
+    adapt(model, load_method(cfg.method), Layout.from_config(cfg.model.layout))
+    with torch.no_grad():  # B starts at zero: give the update a value, as training would
+        for name, p in model.named_parameters():
+            if name.endswith("lora_B"):
+                p.normal_(std=0.5)
+    path = record_path(cfg, "0" * 64)
+    save_trainable(model, artifacts_dir(path) / "trainable.safetensors")
+    write_json_atomic(path, fake_record(cfg))
+    assert export(path, "peft", tmp_path / "adapter", capsys)[0] == 0
+    config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert config["fan_in_fan_out"] is True and config["target_modules"] == ["attn.c_proj", "mlp.c_fc"]
+    assert config["base_model_name_or_path"] is None and config["modules_to_save"] is None
+    set_seed(cfg.seed)
+    base = build_model(cfg.model, "generation", 2)
+    tokenizer = load_tokenizer(cfg.model)
+    untrained = logits(base, tokenizer)
+    peft_model = PeftModel.from_pretrained(base, tmp_path / "adapter").eval()
+    assert not torch.allclose(untrained, logits(model.eval(), tokenizer), atol=1e-3)
+    assert torch.allclose(logits(peft_model, tokenizer), logits(model, tokenizer), atol=1e-5)
+
+
+def fake_record(cfg, **changes: object) -> dict:
+    config = OmegaConf.to_container(cfg, resolve=True)
+    record = {
+        "record_version": 2,
+        "status": "complete",
+        "config_hash": "0" * 64,
+        "run_name": "fake",
+        "method": config["method"]["name"],
+        "model": config["model"]["name"],
+        "task": config["task"]["name"],
+        "seed": config["seed"],
+        "config": config,
+    }
+    return {**record, **changes}
+
+
+@pytest.mark.parametrize(
+    ("method", "changes", "trainable", "message"),
+    [
+        ("bitfit", {}, True, r"method='bitfit' is not valid for export; choose one of: lora"),
+        ("lora_pe", {}, True, r"method='lora_pe' is not valid for export; choose one of: lora"),
+        ("lora", {"status": "failed", "error": "loss is nan"}, True, r"a failed run \(loss is nan\)"),
+        ("lora", {}, False, r"no .*trainable.safetensors: .* rerun it with trainer.save_trainable=true"),
+    ],
+)
+def test_what_cannot_be_exported(
+    tmp_path: Path, capsys, method: str, changes: dict, trainable: bool, message: str
+) -> None:
+    cfg = compose_run_config(["model=tiny-bert", f"method={method}", f"output_root={tmp_path}"])
+    path = record_path(cfg, "0" * 64)
+    write_json_atomic(path, fake_record(cfg, **changes))
+    if trainable:
+        (artifacts_dir(path)).mkdir(parents=True)
+        (artifacts_dir(path) / "trainable.safetensors").write_bytes(b"")
+    code, err = export(path, "merged", tmp_path / "out", capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"adaptbench: error: {path}: ")
+    assert re.search(message, err), err
+    assert not (tmp_path / "out").exists()
