@@ -29,6 +29,8 @@ commands:
                                official NLG metrics of a hypothesis file, as JSON (task: e2e, webnlg, dart)
   export RECORD --format peft|merged --out DIR
                                a trained run's adapter in a format other tools load
+  analyze subspace RUN_A RUN_B | amplification RUN [--weight q] [--layer N]
+                               the paper's Section 7 analyses of LoRA runs (adaptbench analyze --help)
 """
 
 
@@ -72,16 +74,34 @@ def cmd_run(argv: Sequence[str]) -> int:
     check_run_overrides(argv)
 
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=None)
-    def hydra_job(cfg: DictConfig) -> None:
-        from adaptbench.harness.runner import run  # here, not above: --help and --cfg need no torch
+    def hydra_job(cfg: DictConfig) -> float | None:
+        """One job. Returns the record's selection value, for a Hydra sweeper that optimises (Optuna, Ax).
+        Imports here, not above: --help and --cfg need no torch."""
+        from adaptbench.harness.locking import JobRunning
+        from adaptbench.harness.records import selection_value
+        from adaptbench.harness.runner import JobFailed, in_sweep, job_label, run
 
         try:
             result = run(cfg)
-            if cfg.get("dry_run", False):  # one JSON line per job: the cell and its hyperparameters
-                print(json.dumps(result, default=str))
         except ConfigError as err:
             print(f"adaptbench: error: {err}", file=sys.stderr)
             sys.exit(2)
+        except (
+            JobFailed
+        ) as err:  # in a sweep: one line; its record says failed, the sweep's summary counts it
+            print(f"adaptbench: {job_label(cfg)}: failed: {err.message} ({err.record_path})", file=sys.stderr)
+            if not in_sweep():
+                sys.exit(1)
+            return float("-inf")
+        except JobRunning as err:
+            print(f"adaptbench: {job_label(cfg)}: skipped: {err}", file=sys.stderr)
+            if not in_sweep():
+                sys.exit(1)
+            return None
+        if cfg.get("dry_run", False):  # one JSON line per job: the cell and its hyperparameters
+            print(json.dumps(result, default=str))
+            return None
+        return selection_value(result)
 
     # Hydra configures logging itself (hydra/job_logging): drop ours so that no line shows twice, and keep its
     # console to warnings unless -v (the full log still goes to its job log file and the run's run.log).
@@ -90,18 +110,25 @@ def cmd_run(argv: Sequence[str]) -> int:
         not a.startswith("-") or a in ("-m", "--multirun") for a in argv
     )  # not --cfg, --info, -sc
     quiet = ["++hydra.job_logging.handlers.console.level=WARNING"] if runs_jobs and not is_verbose() else []
-    if (
-        "COMP_LINE" in os.environ
-    ):  # a shell-completion query: Hydra completes the words after "adaptbench run"
-        line = os.environ["COMP_LINE"]
-        os.environ["COMP_LINE"] = line.replace(" run", "", 1)
-        os.environ["COMP_POINT"] = str(
-            int(os.environ.get("COMP_POINT", len(line))) - (len(line) - len(os.environ["COMP_LINE"]))
-        )
+    if "COMP_LINE" in os.environ:
+        strip_run_from_completion_line()
     # the program name Hydra's completion script registers and calls back (`adaptbench -sc query=bash`)
-    sys.argv = ["adaptbench", *argv, *quiet]
+    if quiet:  # argparse takes one run of positional overrides: -m first, then every override
+        multirun = [a for a in argv if a in ("-m", "--multirun")]
+        argv = [*multirun, *quiet, *(a for a in argv if a not in multirun)]
+    sys.argv = ["adaptbench", *argv]
     hydra_job()
-    return 0
+    from adaptbench.harness.sweep_callback import failed_jobs
+
+    return 1 if failed_jobs() else 0
+
+
+def strip_run_from_completion_line() -> None:
+    """A shell-completion query: Hydra completes the words after ``adaptbench run`` as its own command line."""
+    line = os.environ["COMP_LINE"]
+    stripped = line.replace(" run", "", 1)
+    point = int(os.environ.get("COMP_POINT", len(line)))
+    os.environ["COMP_LINE"], os.environ["COMP_POINT"] = stripped, str(point - (len(line) - len(stripped)))
 
 
 def cmd_params(argv: Sequence[str]) -> int:
@@ -157,6 +184,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int] | str] = {
     "plot": "adaptbench.harness.plots:main",
     "latency": "adaptbench.harness.latency:main",
     "export": "adaptbench.harness.export:main",
+    "analyze": "adaptbench.harness.analyze:main",
 }
 
 

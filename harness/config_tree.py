@@ -48,10 +48,11 @@ FLAGS_WITH_VALUE = {
 
 
 def group_options(group: str) -> list[str]:
-    """The choices of a config group: its YAML files plus plugins registered without one (no plugin import)."""
+    """The choices of a config group: its YAML files plus third-party plugins registered without one (no plugin
+    import)."""
     options = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
     if group in ("method", "task"):
-        options |= (METHODS if group == "method" else TASKS).available()
+        options |= (METHODS if group == "method" else TASKS).third_party()
     return sorted(options)
 
 
@@ -61,7 +62,7 @@ def register_plugin_configs() -> None:
     store = ConfigStore.instance()
     for group, registry in (("method", METHODS), ("task", TASKS)):
         have_yaml = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
-        for name in sorted(registry.available() - have_yaml):
+        for name in sorted(registry.third_party() - have_yaml):
             config_class = registry.get(name).Config
             defaults = asdict(config_class()) if fields(config_class) else {}
             store.store(group=group, name=name, node={"name": name, **defaults})

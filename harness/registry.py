@@ -5,8 +5,8 @@ third-party, is discovered through the entry-point groups ``adaptbench.methods``
 an entry point may name a module (importing it runs its decorators) or a plugin class (registered under the
 entry point's name). The in-tree packages are themselves listed in pyproject.toml, so there is one mechanism.
 
-Names are known without importing anything (``available``: the config files, registered classes and the
-names of class entry points); plugin code, with its torch and metric stacks, is imported by ``get``, when a
+Names are known without importing anything (the config files, and ``third_party``: the names of class entry
+points); plugin code, with its torch and metric stacks, is imported by ``get``, when a
 plugin is chosen. A registered class must be a subclass of the registry's base class with every abstract
 method implemented, or registration fails with one line naming what is missing.
 """
@@ -94,9 +94,13 @@ class Registry:
             if ep.value.split(":")[0] != self.builtin_module:
                 self._load(ep)
 
-    def available(self) -> set[str]:
-        """Names known without importing plugin code: registered ones and class entry points."""
-        return set(self._plugins) | {ep.name for ep in self._entry_points() if ep.attr}
+    def third_party(self) -> set[str]:
+        """Names from other packages, known without importing them. Built-in plugins are chosen through their
+        YAML files (``compose``, say, is the class behind ``lora_pe``/``lora_pl``, not a choice of its own)."""
+        registered = {
+            name for name, cls in self._plugins.items() if not cls.__module__.startswith(self.builtin_module)
+        }
+        return registered | {ep.name for ep in self._entry_points() if ep.attr}
 
     def names(self) -> list[str]:
         """Every plugin's name (imports them all)."""

@@ -114,6 +114,14 @@ def write_table(sweep_dir: Path, jobs: SweepJobs) -> Path | None:
     return path
 
 
+_failed_in_last_sweep = 0
+
+
+def failed_jobs() -> int:
+    """How many jobs of the sweep that ended in this process failed (0 after a single run): the exit status."""
+    return _failed_in_last_sweep
+
+
 class SweepSummary(Callback):
     """Writes ``multirun.md`` and prints one summary line when a sweep ends (see the module docstring)."""
 
@@ -143,7 +151,9 @@ class SweepSummary(Callback):
     def finish(self) -> None:
         if self.sweep_dir is None or not self.sweep_dir.is_dir():
             return
+        global _failed_in_last_sweep
         jobs = collect(self.sweep_dir, self.started)
+        _failed_in_last_sweep = len(jobs.failed)
         if not jobs.records:
             return
         print(jobs.summary(write_table(self.sweep_dir, jobs)), flush=True)

@@ -73,10 +73,10 @@ def test_selection_value_is_larger_for_better_runs():
 
 
 def test_a_killed_parallel_sweep_finishes_on_rerun(tmp_path):
-    """kill -9 a 4-job joblib sweep once its first record is written; the same command again leaves exactly
-    the 4 complete records, none twice, and no temp files."""
+    """kill -9 a 6-job joblib sweep once its first record is written; the same command again leaves exactly
+    the 6 complete records, none twice, and no temp files."""
     args = [
-        *CLI, "run", "-m", "method=full,lora", "seed=1,2", "model=tiny-bert", "task=vader", "trainer=tiny",
+        *CLI, "run", "-m", "method=full,lora", "seed=1,2,3", "model=tiny-bert", "task=vader", "trainer=tiny",
         "trainer.max_steps=2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"output_root={tmp_path}",
     ]  # fmt: skip
     sweep = subprocess.Popen(
@@ -95,7 +95,30 @@ def test_a_killed_parallel_sweep_finishes_on_rerun(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     records = [json.loads(p.read_text()) for p in (tmp_path / "records").rglob("*.json")]
     assert sorted((r["method"], r["seed"], r["status"]) for r in records) == [
-        ("full", 1, "complete"), ("full", 2, "complete"), ("lora", 1, "complete"), ("lora", 2, "complete"),
-    ]  # fmt: skip
-    assert len({r["config_hash"] for r in records}) == 4
+        (method, seed, "complete") for method in ("full", "lora") for seed in (1, 2, 3)
+    ]
+    assert len({r["config_hash"] for r in records}) == 6
     assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob(".write-probe-*"))
+
+
+def test_a_bad_job_inside_a_sweep_is_one_line_and_the_sweep_exits_non_zero(tmp_path):
+    """``method.r=0,4``: the r=0 job fails validation; the r=4 job still runs; one line for the failure, one
+    summary line at the end, no traceback, exit 1, and a failure record for r=0."""
+    result = subprocess.run(
+        [*CLI, "run", "-m", *TINY, "method.r=0,4", f"output_root={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    failures = [line for line in result.stderr.splitlines() if ": failed: " in line]
+    assert len(failures) == 1 and "method.r=0 is not valid" in failures[0]
+    assert (
+        result.stdout.strip()
+        .splitlines()[-1]
+        .startswith("sweep: 1 complete, 0 skipped (already done), 1 failed")
+    )
+    records = [json.loads(p.read_text()) for p in (tmp_path / "records").rglob("*.json")]
+    assert sorted((r["config"]["method"]["r"], r["status"]) for r in records) == [
+        (0, "failed"),
+        (4, "complete"),
+    ]
