@@ -6,22 +6,25 @@ against ``TrainerConfig``; then each plugin checks its values against the model 
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from transformers import PretrainedConfig, TrainingArguments
 from transformers.trainer_utils import SchedulerType
 
 from adaptbench.harness.checkpoint import InitSource, init_source
-from adaptbench.harness.config_tree import group_options
+from adaptbench.harness.config_tree import forced_method_settings, group_options
 from adaptbench.harness.errors import ConfigError, bad_choice, bad_value
 from adaptbench.harness.layout import Layout
 from adaptbench.harness.models import arch_config
-from adaptbench.harness.plugin_loading import load_method, load_task
-from adaptbench.harness.plugins import Method, Task, typed_config
+from adaptbench.harness.plugin_loading import load_method, load_task, plugin_name
+from adaptbench.harness.plugins import HARNESS_KEYS, Method, Task, typed_config
 from adaptbench.harness.records import check_path_name
+from adaptbench.harness.registry import METHODS
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -161,8 +164,40 @@ def check_output_root(value: Any) -> None:
         raise bad_value("output_root", str(value), "it exists and is not a folder")
 
 
+def drop_settings_the_method_lacks(cfg: DictConfig, keys: Iterable[str]) -> list[str]:
+    """Remove from ``cfg.method`` each of ``keys`` that is not a setting of its method (``++method.r=4`` in a
+    sweep over ``method=lora,bitfit``: BitFit has no ``r``), so that the job runs, and is hashed, as if it had
+    not been set. Returns one note per key removed."""
+    if not isinstance(cfg.get("method"), DictConfig) or "name" not in cfg.method:
+        return []
+    config_class = METHODS.get(plugin_name(cfg.method)).Config
+    takes = {f.name for f in fields(config_class)} | set(HARNESS_KEYS)
+    notes = []
+    for key in dict.fromkeys(keys):
+        if key in cfg.method and key not in takes:
+            with open_dict(cfg.method):
+                del cfg.method[key]
+            notes.append(f"method.{key} is not a setting of method={cfg.method.name!r}: ignored for this job")
+    return notes
+
+
+def settle_forced_settings(cfg: DictConfig) -> None:
+    """In a Hydra job, drop the ``++method.<key>=…`` settings its method does not take, with a note each (the
+    command line's check made sure some method of it takes them: ``harness.config_tree.check_method_settings``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        for note in drop_settings_the_method_lacks(
+            cfg, forced_method_settings(HydraConfig.get().overrides.task)
+        ):
+            print(f"adaptbench: note: {note}", file=sys.stderr)  # stderr: stdout stays for dry runs' JSON
+
+
 def validate(cfg: DictConfig) -> RunPlan:
-    """Check the whole run config; raise ConfigError naming the bad key and value."""
+    """Check the whole run config; raise ConfigError naming the bad key and value. First drops from ``cfg`` the
+    force-added method settings its method lacks (``settle_forced_settings``), so the config hash never sees
+    them."""
+    settle_forced_settings(cfg)
     if cfg.get("device", "auto") not in DEVICES:
         raise bad_choice("device", cfg.device, DEVICES)
     seed = cfg.get("seed")

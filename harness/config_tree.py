@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
@@ -89,7 +89,10 @@ def parse_overrides(argv: Sequence[str]) -> list[Override]:
 
 
 def override_values(override: Override) -> list[str]:
-    """The values an override takes: several for a sweep (``a,b``), else one."""
+    """The values an override takes: several for a sweep (``a,b``), else one. An ``interval(a, b)`` (a search
+    space for a sweeper such as Optuna's: no list of values) stands for its lower end."""
+    if override.value_type == ValueType.INTERVAL_SWEEP:
+        return [str(override.value().start)]
     if override.is_sweep_override():
         return [str(v) for v in override.sweep_string_iterator()]
     return [override.get_value_element_as_str()]
@@ -168,14 +171,100 @@ def compose_run_config(overrides: Sequence[str]) -> DictConfig:
 
 def check_run_overrides(argv: Sequence[str]) -> None:
     """Before Hydra runs a command line: compose the first job of a sweep (each swept value's first choice), so a
-    typo in a key fails in one line, before any job starts. Later jobs of a sweep are checked as they run."""
+    typo in a key fails in one line, before any job starts; check each ``method.<key>`` against every method of
+    the command line. Later jobs of a sweep are checked as they run."""
     check_group_choices(argv)  # every swept choice, not only the first
-    first_job = []
+    first_job: list[tuple[Override, str]] = []
     for override in parse_overrides(argv):
-        key = override.get_key_element()
-        if key.lstrip("+~").startswith("hydra"):
+        if override.key_or_group.startswith("hydra"):
             continue
-        first_job.append(
+        key = override.get_key_element()
+        line = (
             f"{key}={override_values(override)[0]}" if override.is_sweep_override() else override.input_line
         )
-    compose_run_config(first_job)
+        first_job.append((override, line))
+    methods = swept_methods(first_job, multirun="-m" in argv or "--multirun" in argv)
+    if len(methods) > 1:  # before composing: a setting the first method lacks gets the hint to ++ too
+        check_method_settings(first_job, methods)
+    compose_run_config([line for _, line in first_job])
+    if len(methods) < 2:
+        check_method_settings(first_job, methods)
+
+
+def swept_methods(first_job: list[tuple[Override, str]], multirun: bool) -> list[str]:
+    """The methods a command line runs: its ``method=`` choices, else (a sweep) those of the sweep's own
+    ``hydra.sweeper.params.method`` (a preset's: ``+experiment=table14_webnlg``), else none named."""
+    for override, _ in first_job:
+        if override.key_or_group == "method" and not override.is_delete():
+            return list(dict.fromkeys(override_values(override)))
+    if not multirun or not any(o.key_or_group.startswith("method.") for o, _ in first_job):
+        return []
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            lines = [line for _, line in first_job]
+            params = compose(config_name="config", overrides=lines, return_hydra_config=True).hydra.sweeper
+    except HydraException:  # a mistake in the first job: composing it (check_run_overrides) names it
+        return []
+    swept = OmegaConf.select(params, "params.method") if "params" in params else None
+    return (
+        [] if swept is None else list(dict.fromkeys(override_values(parse_overrides([f"method={swept}"])[0])))
+    )
+
+
+def method_settings_of(method: str | None, other_lines: list[str]) -> tuple[str, set[str]]:
+    """A method's name and setting keys, as the first job composes them with ``method=<method>``."""
+    lines = [*other_lines, *([f"method={method}"] if method else [])]
+    try:
+        node = compose_config(lines).method
+    except HydraException as err:
+        raise _composition_error(err, lines) from None
+    return str(node.get("name")), {str(k) for k in node if k not in ("name", "plugin")}
+
+
+def check_method_settings(first_job: list[tuple[Override, str]], methods: list[str]) -> None:
+    """``method.<key>`` settings across the methods of a command line (``-m method=lora,bitfit method.r=4``).
+
+    A plain ``method.<key>=…`` must be a setting of every method: for one that lacks it, one line pointing to
+    ``++method.<key>=…``, which sets the key for the methods that take it and is dropped, with a note, for the
+    others (``harness.config.drop_settings_the_method_lacks``). A ``++method.<key>=…`` must be a setting of at
+    least one of the methods, else it is a typo."""
+    settings = [
+        (override, override.key_or_group.split(".")[1])
+        for override, _ in first_job
+        if override.key_or_group.startswith("method.") and not override.is_delete()
+    ]
+    plain = (
+        [(o, key) for o, key in settings if not (o.is_add() or o.is_force_add())] if len(methods) > 1 else []
+    )
+    forced = [(o, key) for o, key in settings if o.is_force_add()]
+    if not plain and not forced:
+        return
+    others = [line for o, line in first_job if not o.key_or_group.startswith("method")]
+    known = dict(method_settings_of(method, others) for method in (methods or [None]))
+    for _, key in plain + forced:  # a key no method takes is a typo
+        if not any(key in keys for keys in known.values()):
+            valid = ", ".join(sorted(set().union(*known.values()))) or "(none)"
+            whose = (
+                f"method={next(iter(known))!r}"
+                if len(known) == 1
+                else f"any method of the sweep ({', '.join(known)})"
+            )
+            raise ConfigError(f"method.{key} is not a setting of {whose}; valid keys: {valid}")
+    for override, key in plain:
+        for name, keys in known.items():
+            if key not in keys:
+                raise ConfigError(
+                    f"method.{key} is not a setting of method={name!r} (its settings: "
+                    f"{', '.join(sorted(keys)) or 'none'}); to set it only for the methods that take it, "
+                    f"write ++{override.input_line}"
+                )
+
+
+def forced_method_settings(overrides: Sequence[str]) -> list[str]:
+    """The method keys a command line force-adds (``++method.<key>=…``; the top-level key of a nested one)."""
+    return [
+        override.key_or_group.split(".")[1]
+        for override in parse_overrides(overrides)
+        if override.is_force_add() and override.key_or_group.startswith("method.")
+    ]

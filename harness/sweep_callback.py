@@ -75,6 +75,28 @@ def stand_in(cfg: DictConfig, error: str) -> dict:
     }
 
 
+def job_record_path(job: Path, cfg: DictConfig) -> Path:
+    """Where the runner put the record of the job saved in ``job`` (``runner.plan_job``): its config less the
+    ``++method.<key>`` settings its method lacks (dropped by the job), its hash with the upstream record's when it
+    started from one (``init_from``; a job whose ``init_from`` was refused wrote its failure record without)."""
+    from adaptbench.harness.checkpoint import init_source
+    from adaptbench.harness.config import drop_settings_the_method_lacks
+    from adaptbench.harness.config_tree import forced_method_settings
+    from adaptbench.harness.errors import ConfigError
+
+    overrides = job / ".hydra" / "overrides.yaml"
+    upstream = None
+    try:
+        if overrides.is_file():
+            forced = forced_method_settings([str(o) for o in OmegaConf.load(overrides)])
+            drop_settings_the_method_lacks(cfg, forced)
+        if cfg.get("init_from") is not None:
+            upstream = init_source(cfg.init_from, cfg.model.name, cfg.method.name).key
+    except ConfigError:  # the job failed on it and wrote its failure record under the plain hash
+        pass
+    return record_path(cfg, config_hash(cfg, upstream=upstream))
+
+
 def collect(sweep_dir: Path, started: float | None) -> SweepJobs:
     """Each job of the sweep: its record if it has one (written before ``started``: skipped), else failed."""
     jobs = SweepJobs()
@@ -84,7 +106,7 @@ def collect(sweep_dir: Path, started: float | None) -> SweepJobs:
             cfg.get("dry_run", False) or "task" not in cfg
         ):  # a dry run (or a non-run job) writes no run record
             continue
-        path = record_path(cfg, config_hash(cfg))
+        path = job_record_path(job, cfg)
         error_file = job / ERROR_FILE
         where = str(error_file if error_file.is_file() else job)
         try:

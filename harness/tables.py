@@ -291,12 +291,16 @@ def row_key(record: Mapping[str, Any], differing: Mapping[tuple[str, str], Seque
 
 
 def differing_settings(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[str]]:
-    """Per model × method, the setting keys whose values differ between its records (sorted)."""
-    seen: dict[tuple[str, str], dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    """Per model × method, the setting keys whose values differ between its records of one task (sorted). A
+    setting that only changes from task to task (a preset's per-cell rate or sample size) does not split a row."""
+    seen: dict[tuple[str, str, str], dict[str, set]] = defaultdict(lambda: defaultdict(set))
     for record in records:
         for key, value in run_settings(record).items():
-            seen[(record["model"], record["method"])][key].add(_hashable(value))
-    return {pair: sorted(k for k, values in keys.items() if len(values) > 1) for pair, keys in seen.items()}
+            seen[(record["model"], record["method"], record["task"])][key].add(_hashable(value))
+    differing: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for (model, method, _task), keys in seen.items():
+        differing[(model, method)] |= {k for k, values in keys.items() if len(values) > 1}
+    return {pair: sorted(keys) for pair, keys in differing.items()}
 
 
 def score_of(record: Mapping[str, Any], column: Column) -> float | None:
@@ -824,10 +828,28 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--compare", default=None, help="paper: the published numbers beside each cell")
     parser.add_argument("--model", default=None, help="the model of --layout params (or model=<name>)")
     parser.add_argument("--out", default=None, help="write the table to this file instead of printing it")
+    parser.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the tables, figures and records to one W&B summary run ($WANDB_PROJECT, $WANDB_MODE)",
+    )
+    parser.add_argument(
+        "--from-wandb",
+        default=None,
+        metavar="ENTITY/PROJECT",
+        help="read the runs of a W&B project (wandb.Api) instead of records; or a folder of offline runs",
+    )
+    parser.add_argument(
+        "--filter",
+        action="append",
+        metavar="KEY=VALUE",
+        help="with --from-wandb: only runs whose config KEY has VALUE (method=lora, task=sst2, r=8); repeatable",
+    )
     args = parser.parse_args(list(argv))
     for token in [d for d in args.dirs if d.startswith("model=")]:
         args.model = token.removeprefix("model=")
         args.dirs.remove(token)
+    check_wandb_options(args)
     args.dirs = args.dirs or ["outputs"]
     for name, value, choices in (
         ("--layout", args.layout, LAYOUT_CHOICES),
@@ -838,6 +860,25 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         if value is not None and value not in choices:
             raise bad_choice(name, value, choices)
     return args
+
+
+def check_wandb_options(args: argparse.Namespace) -> None:
+    """--from-wandb replaces the DIRs of run records; --filter selects among its runs."""
+    if args.filter and not args.from_wandb:
+        raise ConfigError("--filter selects W&B runs: use it with --from-wandb ENTITY/PROJECT")
+    if args.from_wandb and args.dirs:
+        raise ConfigError(f"give either DIRs ({' '.join(args.dirs)}) or --from-wandb, not both")
+    if args.from_wandb and args.layout in ("latency", "params"):
+        raise ConfigError(f"--layout {args.layout} reads no run records: it cannot come --from-wandb")
+
+
+def records_for(args: argparse.Namespace) -> list[Mapping[str, Any]]:
+    """The run records of the command: from the DIRs, or the runs of --from-wandb (harness.wandb_tables)."""
+    if args.from_wandb:
+        from adaptbench.harness.wandb_tables import wandb_records
+
+        return wandb_records(args.from_wandb, args.filter)
+    return load_run_records(args.dirs)
 
 
 def load_run_records(dirs: Sequence[str]) -> list[Mapping[str, Any]]:
@@ -864,7 +905,7 @@ def tables_for(args: argparse.Namespace) -> list[TableText]:
         if not records:
             raise ConfigError(f"no latency records under {', '.join(args.dirs)} (looked in <DIR>/latency)")
         return latency_tables(records)
-    records = load_run_records(args.dirs)
+    records = records_for(args)
     if not records:
         raise ConfigError(f"no run records under {', '.join(args.dirs)} (looked in <DIR>/records)")
     compare = args.compare == "paper"
@@ -881,11 +922,16 @@ def tables_for(args: argparse.Namespace) -> list[TableText]:
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    text = "\n\n".join(render(table, args.form) for table in tables_for(args)) + "\n"
+    tables = tables_for(args)
+    text = "\n\n".join(render(table, args.form) for table in tables) + "\n"
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text, encoding="utf-8")
         print(args.out)
     else:
         sys.stdout.write(text)
+    if args.wandb:
+        from adaptbench.harness.wandb_tables import log_summary_run
+
+        print(f"W&B summary run: {log_summary_run(args, tables)}", file=sys.stderr)
     return 0

@@ -85,6 +85,16 @@ def test_a_typo_in_a_top_level_key_of_params_is_one_line():
     assert_one_line_error(run_cli("params", "methd=lora"), "config key='methd'", "method")
 
 
+def test_a_typo_in_an_override_of_quickstart_is_one_line(capsys):
+    """In process (the subprocess path is the same ``main`` as ``params`` above): one line, exit 2, no runs."""
+    from adaptbench.harness.cli import main
+
+    assert main(["quickstart", "methd=lora"]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("adaptbench: error: config key='methd' is not valid; choose one of: ")
+    assert "method, model" in line
+
+
 def test_no_arguments_prints_usage_and_exits_2():
     result = run_cli()
     assert result.returncode == 2

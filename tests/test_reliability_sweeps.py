@@ -3,6 +3,7 @@ for the CLI to go on with; ``selection_value`` gives a hyperparameter search one
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -12,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from adaptbench.harness import runner
-from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.config_tree import check_run_overrides, compose_run_config
 from adaptbench.harness.errors import ConfigError
 from adaptbench.harness.records import selection_value
 from adaptbench.harness.runner import JobFailed, finished_record, plan_job, run
@@ -122,3 +124,97 @@ def test_a_bad_job_inside_a_sweep_is_one_line_and_the_sweep_exits_non_zero(tmp_p
         (0, "failed"),
         (4, "complete"),
     ]
+
+
+def records_under(root: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in (root / "records").rglob("*.json")]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+    reason="hydra-optuna-sweeper is not installed (pip install 'adaptbench[optuna]')",
+)
+def test_an_optuna_sweep_maximises_the_selection_value(tmp_path):
+    """The README's Optuna sweep, 3 trials: each job's return value is its record's selection value, so the
+    study's best value is the best record's, and its best parameters are that record's lr and r."""
+    result = subprocess.run(
+        [*CLI, "run", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3", "hydra.sweeper.direction=maximize",
+         "hydra.sweeper.sampler.seed=1", "trainer.lr=tag(log, interval(1e-4, 1e-2))", "method.r=choice(2, 4)",
+         *TINY, "trainer.max_steps=2", f"output_root={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = records_under(tmp_path)
+    assert len(records) == 3 and {r["status"] for r in records} == {"complete"}
+    values = {(r["config"]["trainer"]["lr"], r["config"]["method"]["r"]): selection_value(r) for r in records}
+    assert all(1e-4 <= lr <= 1e-2 and r in (2, 4) for lr, r in values)
+    [results] = (tmp_path / "multirun").rglob("optimization_results.yaml")
+    study = OmegaConf.load(results)
+    assert study.best_value == max(values.values())
+    assert values[(study.best_params["trainer.lr"], study.best_params["method.r"])] == study.best_value
+
+
+def test_a_sweep_sets_a_setting_only_some_of_its_methods_take(tmp_path):
+    """``-m method=lora,bitfit method.r=4``: BitFit has no ``r``; one line before any job points to
+    ``++method.r=4``, which sets ``r`` for LoRA and, with a note, leaves the BitFit job as it is without it
+    (the same job, the same record). A typo is still refused, in a sweep and in a single run."""
+    rest = ["model=tiny-bert", "task=vader", "trainer=tiny", "trainer.max_steps=2", f"output_root={tmp_path}"]
+    with pytest.raises(
+        ConfigError,
+        match=r"^method\.r is not a setting of method='bitfit' \(its settings: lr\); to set it only for the "
+        r"methods that take it, write \+\+method\.r=4$",
+    ):
+        check_run_overrides(["-m", "method=lora,bitfit", "method.r=4", *rest])
+    with pytest.raises(
+        ConfigError, match=r"^method\.r is not a setting of method='full' .* write \+\+method\.r=4"
+    ):
+        check_run_overrides(["-m", "+experiment=table14_webnlg", "method.r=4"])  # the methods a preset sweeps
+    for typo in ("method.rr=4", "++method.rr=4"):
+        with pytest.raises(
+            ConfigError,
+            match=r"^method\.rr is not a setting of any method of the sweep \(lora, bitfit\); valid",
+        ):
+            check_run_overrides(["-m", "method=lora,bitfit", typo, *rest])
+    for single in (["method=bitfit", "++method.r=4"], ["method=lora", "++method.rr=4"]):
+        with pytest.raises(ConfigError, match=r"^method\.rr? is not a setting of method="):
+            check_run_overrides([*single, *rest])
+
+    result = subprocess.run(
+        [*CLI, "run", "-m", "method=lora,bitfit", "++method.r=4", *rest],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    notes = [line for line in result.stderr.splitlines() if "is not a setting" in line]
+    assert notes == ["adaptbench: note: method.r is not a setting of method='bitfit': ignored for this job"]
+    assert (
+        result.stdout.strip()
+        .splitlines()[-1]
+        .startswith("sweep: 2 complete, 0 skipped (already done), 0 failed")
+    )
+    records = {r["method"]: r for r in records_under(tmp_path)}
+    assert records["lora"]["config"]["method"]["r"] == 4
+    assert "r" not in records["bitfit"]["config"]["method"]
+    assert records["bitfit"]["config_hash"] == plan_job(compose_run_config(["method=bitfit", *rest])).key
+
+
+def test_the_sweep_summary_finds_the_record_of_a_job_started_from_another(tmp_path):
+    """``init_from``: the job's hash includes its upstream record's; the summary finds the record the runner
+    wrote (before, it looked under the hash without it and counted the job as failed)."""
+    from test_reliability_results import fake_upstream
+
+    from adaptbench.harness.records import write_json_atomic
+    from adaptbench.harness.sweep_callback import collect
+
+    cfg = compose_run_config(
+        [*TINY, f"output_root={tmp_path}", f"init_from={fake_upstream(tmp_path / 'up')}"]
+    )
+    job = plan_job(cfg)
+    fields = {"record_version": 2, "status": "complete", "config_hash": job.key, "run_name": job.path.stem}
+    fields |= {"method": "lora", "model": "tiny-bert", "task": "vader", "seed": 1, "config": {}}
+    write_json_atomic(job.path, fields)
+    saved = tmp_path / "multirun" / "0" / ".hydra"
+    saved.mkdir(parents=True)
+    OmegaConf.save(cfg, saved / "config.yaml")
+    OmegaConf.save(OmegaConf.create([f"init_from={cfg.init_from}"]), saved / "overrides.yaml")
+    jobs = collect(tmp_path / "multirun", started=None)
+    assert ([r["config_hash"] for r in jobs.complete], jobs.failed) == ([job.key], [])
