@@ -21,7 +21,7 @@ from adaptbench.harness.wandb_tables import (
     read_offline_run,
     record_from_wandb,
 )
-from tests.conftest import run_cli
+from conftest import run_cli
 
 PRESET = "table2_roberta_base"
 JOB = ["model=tiny-bert", "task=vader", "seed=1", "trainer=tiny", "trainer.max_steps=2", "logger=wandb"]
@@ -166,19 +166,22 @@ def test_group_names_the_experiment_when_the_config_has_one():
     assert run_group(cfg) == "mine/tiny-bert/vader"
 
 
-def test_wandb_settings_come_from_the_environment_unless_set(monkeypatch):
+def test_wandb_settings_come_from_the_environment_unless_set(monkeypatch, tmp_path):
     """logger.project / logger.mode are null by default: the user's WANDB_PROJECT / WANDB_MODE apply; set,
-    they override the environment. Only rank 0 under torchrun opens a W&B run."""
+    they override the environment. Only rank 0 under torchrun opens a W&B run. Real (offline) W&B runs."""
     from adaptbench.harness.loggers import NullLogger, open_logger
 
-    opened: list[dict] = []
-    monkeypatch.setattr(wandb, "init", lambda **kwargs: opened.append(kwargs))
     monkeypatch.setenv("WANDB_PROJECT", "theirs")
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    base = ["model=tiny-bert", "method=bitfit", "trainer=tiny", "logger=wandb"]
-    WandbLogger(compose_run_config(base), "run")
-    WandbLogger(compose_run_config([*base, "logger.project=mine", "logger.mode=offline"]), "run")
-    assert [(o["project"], o["mode"]) for o in opened] == [("theirs", "disabled"), ("mine", "offline")]
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    base = ["model=tiny-bert", "method=bitfit", "trainer=tiny", "logger=wandb", f"output_root={tmp_path}"]
+    theirs = WandbLogger(compose_run_config(base), "run")
+    assert (theirs.run.project, theirs.run.settings.mode, theirs.run.disabled) == ("theirs", "offline", False)
+    theirs.run.finish()
+    mine = WandbLogger(compose_run_config([*base, "logger.project=mine"]), "run")
+    assert mine.run.project == "mine"  # logger.project beats WANDB_PROJECT
+    mine.run.finish()
+    off = WandbLogger(compose_run_config([*base, "logger.mode=disabled"]), "run")
+    assert off.run.disabled  # logger.mode beats WANDB_MODE
+    off.run.finish()
     monkeypatch.setenv("RANK", "1")
     assert type(open_logger(compose_run_config(base), "run")) is NullLogger
-    assert len(opened) == 2
