@@ -88,7 +88,7 @@ def random_inputs(
     method: Method, settings: LatencySettings, kind: str, arch: PretrainedConfig, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random token ids (batch x seq) for the base model, and the same rows as the method sees them: changed by
-    its ``example_transform`` (prefix methods insert their reserved positions, at the start and at the end of
+    its ``example_transform`` (prefix methods insert their virtual-token positions, at the start and at the end of
     the row taken as the prompt)."""
     generator = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, arch.vocab_size, (settings.batch, settings.seq), generator=generator)
@@ -105,7 +105,7 @@ def random_inputs(
         raise bad_value(
             "latency.seq",
             settings.seq,
-            f"with the method's {method_ids.shape[1] - settings.seq} reserved positions the input is "
+            f"with the method's {method_ids.shape[1] - settings.seq} virtual-token positions the input is "
             f"{method_ids.shape[1]} tokens; the model takes at most {limit}",
         )
     return ids, method_ids
