@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-from transformers import Trainer
 
 from adaptbench.harness.config_tree import compose_run_config
 from adaptbench.harness.locking import JobRunning, job_lock
@@ -62,24 +61,35 @@ def test_same_config_and_seed_give_identical_metrics(uninterrupted, tmp_path):
     assert again["train"]["train_loss"] == uninterrupted["train"]["train_loss"]
 
 
-def test_killed_during_a_checkpoint_save_resumes_from_the_one_before(
-    uninterrupted, tmp_path, monkeypatch, caplog
-):
-    """The process dies while writing checkpoint-4 (model and optimizer written, trainer state not yet): the
+# A run whose process is killed (SIGKILL: no clean-up at all) in the middle of the checkpoint save at step 4.
+KILLED_DURING_SAVE = """
+import os, signal
+from transformers import Trainer
+from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.runner import run
+
+original = Trainer._save_rng_state
+
+def die_while_saving_step_4(self, output_dir):
+    if self.state.global_step == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+    original(self, output_dir)
+
+Trainer._save_rng_state = die_while_saving_step_4
+run(compose_run_config({overrides!r}))
+"""
+
+
+def test_killed_during_a_checkpoint_save_resumes_from_the_one_before(uninterrupted, tmp_path, caplog):
+    """kill -9 while the process writes checkpoint-4 (model and optimizer written, trainer state not yet): the
     rerun sets it aside with one line, continues from checkpoint-2 and ends with the uninterrupted run's
     metrics."""
-    original = Trainer._save_rng_state
-
-    def die_while_saving_step_4(self, output_dir):
-        if self.state.global_step == 4:
-            raise KeyboardInterrupt("killed during the save")
-        original(self, output_dir)
-
     overrides = [*CHECKPOINTED, f"output_root={tmp_path}"]
-    monkeypatch.setattr(Trainer, "_save_rng_state", die_while_saving_step_4)
-    with pytest.raises(KeyboardInterrupt):
-        run(compose_run_config(overrides))
-    monkeypatch.setattr(Trainer, "_save_rng_state", original)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_DURING_SAVE.format(overrides=overrides)], capture_output=True, text=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not list((tmp_path / "records").rglob("*.json"))
     with caplog.at_level(logging.WARNING, logger="adaptbench"):
         resumed = run(compose_run_config(overrides))
     assert any("checkpoint-4: incomplete" in r.getMessage() for r in caplog.records)
