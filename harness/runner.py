@@ -280,7 +280,9 @@ def training_arguments(
         disable_tqdm=not is_verbose(),  # quiet: harness.progress.JobProgress shows one line per job
         **steps,
         **warmup,
-        **dict(trainer.extra_args),
+        # the attention-mask tokens of every batch, kept in the Trainer's state (and its checkpoints): the
+        # record's train_tokens_per_second
+        **{"include_num_input_tokens_seen": "non_padding", **dict(trainer.extra_args)},
     )
 
 
@@ -329,6 +331,8 @@ class Trained:
     eval_seconds: float
     resumed_from: str | None
     is_main_process: bool
+    # non-padding input tokens of every training batch, all processes and earlier segments included
+    tokens_seen: int = 0
     diverged_at_step: int | None = None
 
 
@@ -534,8 +538,43 @@ def train(job: Job, built: Built, logger: Any) -> Trained:
         eval_seconds=tracker.segment_eval_seconds(),
         resumed_from=last,
         is_main_process=trainer.is_world_process_zero(),
+        tokens_seen=int(trainer.state.num_input_tokens_seen or 0),
         diverged_at_step=diverged_at,
     )
+
+
+def per_second(amount: float, seconds: float) -> float | None:
+    return round(amount / seconds, 3) if seconds > 0 else None
+
+
+def eval_split_size(data: DatasetDict) -> tuple[int, int]:
+    """Rows and input tokens of the evaluation splits (what one evaluation feeds the model; rows are tokenised
+    unpadded, so every ``input_ids`` position is a real token)."""
+    import pyarrow.compute as pc
+
+    rows = tokens = 0
+    for name, split in data.items():
+        if name == "train":
+            continue
+        rows += len(split)
+        if len(split) and "input_ids" in split.column_names:
+            lengths = pc.list_value_length(split.data.table.column("input_ids"))
+            tokens += int(pc.sum(lengths).as_py() or 0)
+    return rows, tokens
+
+
+def throughput(built: Built, trained: Trained, samples_seen: int) -> dict[str, float | None]:
+    """Samples and tokens per second of training (non-padding tokens the Trainer counted) and of evaluation
+    (every evaluation of the history over the evaluation splits, against their summed time)."""
+    evaluations = len(trained.tracker.history)
+    eval_seconds = sum(entry["eval_seconds"] for entry in trained.tracker.history)
+    eval_rows, eval_tokens = eval_split_size(built.data)
+    return {
+        "train_samples_per_second": per_second(samples_seen, trained.train_seconds),
+        "train_tokens_per_second": per_second(trained.tokens_seen, trained.train_seconds),
+        "eval_samples_per_second": per_second(evaluations * eval_rows, eval_seconds),
+        "eval_tokens_per_second": per_second(evaluations * eval_tokens, eval_seconds),
+    }
 
 
 def make_record(job: Job, built: Built, trained: Trained, wall_seconds: float) -> Record:
@@ -562,9 +601,9 @@ def make_record(job: Job, built: Built, trained: Trained, wall_seconds: float) -
             train_loss=trained.train_loss,
             train_seconds=round(seconds, 3),
             eval_seconds=round(sum(entry["eval_seconds"] for entry in trained.tracker.history), 3),
-            train_samples_per_second=round(samples_seen / seconds, 3) if seconds > 0 else None,
             train_examples=len(built.data["train"]),
             segments=trained.tracker.segments,
+            **throughput(built, trained, samples_seen),
         ),
         lr=plan.trainer.lr,
         lr_source=plan.lr_source,
@@ -629,14 +668,15 @@ def execute(job: Job) -> Record:
     """Train the job and write its record; the checkpoints go only once the record is written."""
     started = time.perf_counter()
     built = build(job)
-    logger = open_logger(job.cfg, job.artifacts.name)
-    trained = train(job, built, logger)
-    record = make_record(job, built, trained, time.perf_counter() - started)
-    if trained.is_main_process:
-        write_json_atomic(job.path, record)
-        log.info("record: %s", job.path)
-        shutil.rmtree(trained.args.output_dir, ignore_errors=True)
-    logger.finish({"best/" + k: v for k, v in (trained.tracker.best or {}).get("metrics", {}).items()})
+    logger = open_logger(job.cfg, job.artifacts.name, job.plan.trainer.lr, built.counts["method_params"])
+    with logger:  # a failed job's W&B run is closed too, so the next job of a sweep never logs into it
+        trained = train(job, built, logger)
+        record = make_record(job, built, trained, time.perf_counter() - started)
+        if trained.is_main_process:
+            write_json_atomic(job.path, record)
+            log.info("record: %s", job.path)
+            shutil.rmtree(trained.args.output_dir, ignore_errors=True)
+        logger.finish(record)
     return record
 
 

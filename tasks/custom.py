@@ -31,8 +31,6 @@ from typing import Any
 
 import numpy as np
 from datasets import Dataset, DatasetDict
-from sacrebleu.metrics import BLEU
-from sklearn.metrics import f1_score
 
 from adaptbench.harness.errors import ConfigError, bad_choice, bad_data, bad_value
 from adaptbench.harness.registry import register_task
@@ -285,6 +283,8 @@ class TextClassification(SequenceTask):
     def metrics(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         if self.kind == "regression":
             return pearson_spearman(predictions, labels)
+        from sklearn.metrics import f1_score
+
         macro = f1_score(labels, predictions, average="macro", zero_division=0.0)
         return {**accuracy(predictions, labels), "f1_macro": float(macro)}
 
@@ -293,6 +293,8 @@ class TextClassification(SequenceTask):
 def corpus_bleu(refs: list[list[str]], hyps: list[str]) -> float:
     """sacrebleu's default corpus BLEU (13a tokens, case-sensitive, exp smoothing), 0-100: the number its
     command line prints, with every reference of a source."""
+    from sacrebleu.metrics import BLEU
+
     return float(BLEU().corpus_score(hyps, ref_streams(refs)).score)
 
 
