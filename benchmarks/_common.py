@@ -1,0 +1,189 @@
+"""What every benchmark shares: offline settings, the command line (``--quick``), models built and adapted the
+harness's way, alternating timing, and the JSON line of one comparison.
+
+Each comparison is timed alternately in one process (A, B, A, B...), so machine noise (other processes on a
+shared machine) hits both alike; the line holds the median ratio and the interquartile range of the paired
+ratios (B / A of the same round), the noise against which to read it. The statistics are the latency command's
+(``adaptbench.harness.latency_measure.median_and_iqr``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.setdefault(_name, "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def arguments(description: str, rounds: int, quick_rounds: int, extra: Callable | None = None) -> Any:
+    """``--quick`` (a smoke run: tiny models or few rounds) and ``--rounds N`` (timed rounds after warm-up)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (few rounds, small inputs)")
+    parser.add_argument("--rounds", type=int, default=None, help=f"timed rounds (default {rounds})")
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = quick_rounds if args.quick else rounds
+    return args
+
+
+def emit(line: Mapping[str, Any]) -> dict:
+    """Print one JSON line (what run_all.py collects) and return it."""
+    print(json.dumps(line, default=str), flush=True)
+    return dict(line)
+
+
+def note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- models
+def compose(overrides: Sequence[str]) -> Any:
+    from adaptbench.harness.config_tree import compose_run_config
+
+    return compose_run_config(list(overrides))
+
+
+def build_adapted(
+    model: str, method: str | None, overrides: Sequence[str] = (), kind: str = "classification", seed: int = 0
+) -> tuple[Any, Any, Any]:
+    """(model, method plugin, run config): the model as the runner builds it (``harness.models.build_model``)
+    with ``method`` applied (``harness.plugins.adapt``); ``method=None`` leaves it unadapted and untouched
+    (every parameter trainable, as a plain Hugging Face model)."""
+    import torch
+
+    from adaptbench.harness.layout import Layout
+    from adaptbench.harness.models import build_model
+    from adaptbench.harness.plugin_loading import load_method
+    from adaptbench.harness.plugins import adapt
+
+    cfg = compose([f"model={model}", f"method={method or 'full'}", *overrides])
+    torch.manual_seed(seed)
+    built = build_model(cfg.model, kind, 2)
+    plugin = None
+    if method is not None:
+        plugin = load_method(cfg.method)
+        plugin.validate(built.config, Layout.from_config(cfg.model.layout))
+        adapt(built, plugin, Layout.from_config(cfg.model.layout))
+    return built, plugin, cfg
+
+
+def method_rows(plugin: Any, ids: Any, kind: str, vocab_size: int, cls_token_id: int | None) -> Any:
+    """``ids`` (batch x seq) as ``plugin`` sees them: each row through its ``example_transform`` (prefix
+    methods insert their positions), as the runner maps it over the data."""
+    from types import SimpleNamespace
+
+    import torch
+
+    transform = plugin.example_transform(SimpleNamespace(cls_token_id=cls_token_id), kind, vocab_size)
+    if transform is None:
+        return ids
+    rows = [transform({"input_ids": row, "prompt_end": len(row)}) for row in ids.tolist()]
+    return torch.tensor([row["input_ids"] for row in rows])
+
+
+def train_step(model: Any, ids: Any, labels: Any, lr: float = 1e-4) -> Callable[[], None]:
+    """One optimizer step (forward, backward, AdamW as the runner's ``adamw_torch``) on a fixed batch."""
+    import torch
+
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    mask = torch.ones_like(ids)
+
+    def step() -> None:
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def forward_only(model: Any, ids: Any) -> Callable[[], None]:
+    import torch
+
+    mask = torch.ones_like(ids)
+
+    def forward() -> None:
+        with torch.inference_mode():
+            model.eval()
+            model(input_ids=ids, attention_mask=mask)
+
+    return forward
+
+
+# ---------------------------------------------------------------------------------------------- timing
+def time_rounds(
+    runs: Mapping[str, Callable[[], Any]], rounds: int, warmup: int = 1, budget_s: float | None = None
+) -> dict[str, list[float]]:
+    """Seconds of each callable, ``rounds`` times, taking turns (A, B, C, A, B, C...) after ``warmup`` untimed
+    turns. With ``budget_s``, stops after the round that passes it (at least 3 timed rounds)."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    started = time.perf_counter()
+    for turn in range(warmup + rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            if turn >= warmup:
+                times[name].append(time.perf_counter() - start)
+        timed = turn + 1 - warmup
+        if budget_s is not None and timed >= 3 and time.perf_counter() - started > budget_s:
+            note(f"time budget {budget_s:.0f} s reached after {timed} timed rounds")
+            break
+    return times
+
+
+def median_iqr(values: Sequence[float]) -> tuple[float, float]:
+    from adaptbench.harness.latency_measure import median_and_iqr
+
+    return median_and_iqr(values)
+
+
+def comparison(
+    benchmark: str,
+    name: str,
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    target: float | None = None,
+    unit: str = "s",
+    **extra: Any,
+) -> dict:
+    """One comparison's JSON line: ratio of the medians (numerator / denominator), IQR of the paired ratios,
+    both medians (in ``unit``: seconds unless told), and whether the ratio meets ``target`` (<=) when one is set."""
+    num_median, _ = median_iqr(numerator)
+    den_median, _ = median_iqr(denominator)
+    _, ratio_iqr = median_iqr([n / d for n, d in zip(numerator, denominator, strict=True)])
+    ratio = num_median / den_median
+    line = {
+        "benchmark": benchmark,
+        "comparison": name,
+        "ratio": round(ratio, 4),
+        "ratio_iqr": round(ratio_iqr, 4),
+        f"numerator_{unit}": round(num_median, 5),
+        f"denominator_{unit}": round(den_median, 5),
+        "rounds": len(numerator),
+        **extra,
+    }
+    if target is not None:
+        line |= {"target": target, "met": ratio <= target}
+    return emit(line)
+
+
+def threads() -> int:
+    import torch
+
+    return torch.get_num_threads()

@@ -1,0 +1,100 @@
+"""``adaptbench params`` for DeBERTa-v2-xxlarge (1.5B parameters, built on the meta device) x all 12 methods:
+total wall time of the 12 commands (fresh processes, as a user runs them) and the largest peak RSS among them;
+and, for reference, the same 12 counts in one process (what importing once saves). Targets: <= 30 s total, peak
+RSS <= 1.5 GiB.
+
+    python benchmarks/params_speed.py [--quick] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from _common import REPO, arguments, emit, note
+from startup import cli
+
+BENCHMARK = "params_speed"
+TARGET_S, TARGET_GIB = 30.0, 1.5
+
+
+def methods() -> list[str]:
+    from adaptbench.harness.config_tree import group_options
+
+    return list(group_options("method"))
+
+
+def run_measured(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one child process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{process.stderr.read().decode()[-2000:]}")
+    return seconds, usage.ru_maxrss * 1024
+
+
+IN_PROCESS = """
+import sys
+from adaptbench.harness.cli import main
+for method in sys.argv[2:]:
+    assert main(["params", f"model={sys.argv[1]}", f"method={method}"]) == 0
+"""
+
+
+def main() -> None:
+    args = arguments(__doc__, rounds=1, quick_rounds=1)
+    import sys
+
+    model = "tiny-deberta-v2" if args.quick else "deberta-v2-xxlarge"
+    chosen = ["lora", "bitfit"] if args.quick else methods()
+    totals, peaks, in_process = [], [], []
+    for _ in range(args.rounds):
+        seconds = []
+        for method in chosen:
+            took, peak = run_measured([*cli(), "params", f"model={model}", f"method={method}"])
+            seconds.append(took)
+            peaks.append(peak)
+            note(f"{BENCHMARK}: {method}: {took:.2f} s, {peak / 2**30:.2f} GiB")
+        totals.append(sum(seconds))
+        took, peak = run_measured([sys.executable, "-c", IN_PROCESS, model, *chosen])
+        in_process.append(took)
+        peaks_one = peak
+    total = min(totals)
+    peak_gib = max(peaks) / 2**30
+    met = total <= TARGET_S and peak_gib <= TARGET_GIB
+    emit(
+        {
+            "benchmark": BENCHMARK,
+            "comparison": f"{len(chosen)} x adaptbench params",
+            "seconds": round(total, 3),
+            "peak_rss_gib": round(peak_gib, 3),
+            "per_command_s": round(total / len(chosen), 3),
+            "one_process_s": round(min(in_process), 3),
+            "one_process_peak_rss_gib": round(peaks_one / 2**30, 3),
+            "model": model,
+            "methods": chosen,
+            "target_s": TARGET_S,
+            "target_gib": TARGET_GIB,
+            "met": met,
+        }
+    )
+    emit(
+        {
+            "benchmark": BENCHMARK,
+            "summary": True,
+            "seconds": round(total, 3),
+            "target": TARGET_S,
+            "met": met,
+            "what": f"total wall time of adaptbench params x {len(chosen)} methods (and peak RSS <= 1.5 GiB)",
+            "peak_rss_gib": round(peak_gib, 3),
+            "one_process_s": round(min(in_process), 3),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
