@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, TypedDict
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -53,24 +53,27 @@ class ParamCounts(TypedDict):
     formula_params: int
 
 
-class TrainStats(TypedDict):
-    """Training and evaluation cost. Rates are None when their time is 0; the ``NotRequired`` ones are missing
-    from records written before they existed (still read: ``read_record`` checks only ``_RecordKeys``)."""
-
+class _TrainStatsKeys(TypedDict):
     steps: int
     train_loss: float | None
     train_seconds: float
     eval_seconds: float
     train_samples_per_second: float | None
-    # non-padding input tokens of every training batch / train_seconds
-    train_tokens_per_second: NotRequired[float | None]
-    # (evaluations x rows of the evaluation splits) / eval_seconds; tokens: the rows' input tokens (for a
-    # generation task the tokenised prompt + reference rows, not the decoded tokens)
-    eval_samples_per_second: NotRequired[float | None]
-    eval_tokens_per_second: NotRequired[float | None]
     train_examples: int
     # how many processes trained it: 1, plus one per resume from a checkpoint
     segments: int
+
+
+class TrainStats(_TrainStatsKeys, total=False):
+    """Training and evaluation cost. Rates are None when their time is 0. The keys below are missing from
+    records written before they existed (still read: ``read_record`` checks only ``_RecordKeys``)."""
+
+    # non-padding input tokens of every training batch / train_seconds
+    train_tokens_per_second: float | None
+    # (evaluations x rows of the evaluation splits) / eval_seconds; tokens: the rows' input tokens (for a
+    # generation task the tokenised prompt + reference rows, not the decoded tokens)
+    eval_samples_per_second: float | None
+    eval_tokens_per_second: float | None
 
 
 class _RecordKeys(TypedDict):
