@@ -73,8 +73,8 @@ def test_positions_left() -> None:
             "method.prefix_init='zeros' is not valid; choose one of: activations, random",
         ),
         (
-            "compose",
-            ("method.components=[prefix_embed,prefix_layer]",),
+            "lora_pe",  # a composition (plugin: compose) with a second prefix method added
+            ("method.components=[lora,prefix_embed,prefix_layer]",),
             "at most one prefix method",
         ),
     ],

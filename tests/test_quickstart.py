@@ -9,7 +9,7 @@ from conftest import run_cli
 
 
 def test_quickstart_beats_the_majority_baseline_in_a_short_console(tmp_path):
-    result = run_cli("quickstart", f"output_root={tmp_path}", env={"WANDB_MODE": ""})
+    result = run_cli("quickstart", f"output_root={tmp_path}", env={"WANDB_MODE": ""}, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     by_method = {r["method"]: r for r in iter_records(tmp_path)}
     assert {"full", "bitfit", "lora"} <= set(by_method) and any(m.startswith("adapter") for m in by_method)
