@@ -14,6 +14,7 @@ from adaptbench.harness.runner import plan_job, prepare_data, run
 
 # One epoch exactly: 4 steps x batch 4 over 16 training rows, so the run sees every training row once.
 TINY_EPOCH = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora", "trainer.eval_every=2"]
+ROUNDING = 0.05
 RATES = (
     "train_samples_per_second",
     "train_tokens_per_second",
@@ -40,10 +41,11 @@ def test_record_counts_train_and_eval_throughput_and_peak_memory(tmp_path: Path)
     own_tokens = sum(len(ids) for ids in train_ids)
     padded_tokens = sum(4 * max(map(len, train_ids[i : i + 4])) for i in range(0, 16, 4))
 
-    assert train["train_samples_per_second"] * train["train_seconds"] == pytest.approx(16, rel=0.01)
+    # the record rounds both the rates and the seconds: on a sub-second run the product is a few % off
+    assert train["train_samples_per_second"] * train["train_seconds"] == pytest.approx(16, rel=ROUNDING)
     # the Trainer's batches are padded to their longest row; only the real tokens count
     seen = train["train_tokens_per_second"] * train["train_seconds"]
-    assert seen == pytest.approx(own_tokens, rel=0.01)
+    assert seen == pytest.approx(own_tokens, rel=ROUNDING)
     assert own_tokens < padded_tokens
 
     evaluations = len(record["history"])
@@ -53,8 +55,8 @@ def test_record_counts_train_and_eval_throughput_and_peak_memory(tmp_path: Path)
         len(ids) for name, split in data.items() if name != "train" for ids in split["input_ids"]
     )
     assert train["eval_samples_per_second"] * train["eval_seconds"] == pytest.approx(
-        evaluations * eval_rows, rel=0.01
+        evaluations * eval_rows, rel=ROUNDING
     )
     assert train["eval_tokens_per_second"] * train["eval_seconds"] == pytest.approx(
-        evaluations * eval_tokens, rel=0.01
+        evaluations * eval_tokens, rel=ROUNDING
     )
