@@ -26,7 +26,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -138,12 +137,6 @@ class LoRARun:
             return handle.get_tensor(self.a_names[(weight, layer)])
 
 
-def is_lora(method: Any) -> bool:
-    """Whether a method node trains LoRA: ``lora`` itself, or a composition with a LoRA component."""
-    plugin = method.get("plugin") or method.get("name")
-    return plugin == "lora" or "lora" in (method.get("components") or [])
-
-
 def lora_a_names(names: Sequence[str], blocks: str) -> dict[tuple[str, int], str]:
     """The A tensors among saved tensor names: ``...<blocks>.<layer>.<...>.lora.<weight>.lora_A``."""
     pattern = re.compile(rf"(?:^|\.){re.escape(blocks)}\.(\d+)\..*\blora\.([^.]+)\.lora_A$")
@@ -155,10 +148,12 @@ def lora_a_names(names: Sequence[str], blocks: str) -> dict[tuple[str, int], str
 
 
 def load_lora_run(location: str) -> LoRARun:
-    """Check that ``location`` is the record of a complete LoRA run that saved its tensors (one-line
-    ConfigError otherwise) and index its A matrices. Builds no model."""
+    """Check that ``location`` is the record of a complete run whose saved tensors hold LoRA A matrices (one-line
+    ConfigError otherwise: whether a run trained LoRA is read off its tensors, whatever its method) and index
+    them. Builds no model."""
     from safetensors import safe_open
 
+    from adaptbench.harness.export import peft_methods
     from adaptbench.harness.models import arch_config
 
     path = Path(location)
@@ -168,12 +163,6 @@ def load_lora_run(location: str) -> LoRARun:
     if record["status"] != "complete":
         raise bad_value("RUN", location, f"its run is {record['status']}, not complete")
     cfg = OmegaConf.create(record["config"])
-    if not is_lora(cfg.method):
-        raise bad_value(
-            "RUN",
-            location,
-            f"method={record['method']!r} trains no LoRA A/B matrices; give a run of method=lora (or lora_pe, lora_pl)",
-        )
     tensors = artifacts_dir(path) / TENSORS_FILE
     if not tensors.is_file():
         raise bad_value(
@@ -185,7 +174,12 @@ def load_lora_run(location: str) -> LoRARun:
         names = list(handle.keys())
     a_names = lora_a_names(names, str(cfg.model.layout.blocks))
     if not a_names:
-        raise bad_value("RUN", location, f"{tensors} holds no LoRA A matrices")
+        raise bad_value(
+            "RUN",
+            location,
+            f"method={record['method']!r} trains no LoRA: {tensors} holds no LoRA A matrices; give a run of a "
+            f"method with LoRA ({', '.join(peft_methods())}, or a composition with one)",
+        )
     n_layers = int(arch_config(cfg.model).num_hidden_layers)
     return LoRARun(path, cfg, tensors, a_names, n_layers)
 

@@ -12,9 +12,9 @@ The run's model is rebuilt from the record's ``config`` (a model built with rand
 * ``merged``: B A folded into the weights (``Method.merge``), saved with ``save_pretrained`` with the
   tokenizer: the base architecture, loadable with ``AutoModelFor{SequenceClassification,CausalLM}``.
 
-Only LoRA runs are exported. PEFT's prompt/prefix tuning is not the function of the harness's prefix methods
-(PEFT puts virtual tokens before the first token and has no infix; its prefix tuning learns keys/values, not
-activations), so no other method has an exact PEFT form.
+Only runs of methods that declare ``Method.exports_to_peft`` (LoRA) are exported. PEFT's prompt/prefix tuning
+is not the function of the harness's prefix methods (PEFT puts virtual tokens before the first token and has no
+infix; its prefix tuning learns keys/values, not activations), so no other method has an exact PEFT form.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ from adaptbench.harness.checkpoint import load_trainable
 from adaptbench.harness.errors import ConfigError
 from adaptbench.harness.layout import Layout
 from adaptbench.harness.models import build_model, load_tokenizer, resolve_location
-from adaptbench.harness.plugin_loading import load_method, load_task, plugin_name
+from adaptbench.harness.plugin_loading import load_method, load_task
 from adaptbench.harness.plugins import Method, Task, adapt, head_parameter_names
 from adaptbench.harness.records import artifacts_dir, read_record
+from adaptbench.harness.registry import METHODS
 from adaptbench.methods._common import is_transposed
 from adaptbench.methods.lora import LoRAModule
 
@@ -60,19 +61,24 @@ class Rebuilt:
     tokenizer: PreTrainedTokenizerBase
 
 
+def peft_methods() -> list[str]:
+    """The registered methods whose runs can be exported: those that declare ``Method.exports_to_peft``."""
+    return [name for name in METHODS.names() if METHODS.get(name).exports_to_peft]
+
+
 def load_run(record_path: Path) -> tuple[DictConfig, Path]:
-    """The run's config and its ``trainable.safetensors``, after checking that it is a complete LoRA run."""
+    """The run's config and its ``trainable.safetensors``, after checking that it is a complete run of a method
+    that exports (``Method.exports_to_peft``)."""
     record = read_record(record_path)
     if record["status"] != "complete":
         reason = f" ({record['error']})" if record.get("error") else ""
         raise ConfigError(
             f"{record_path}: a {record['status']} run{reason}; only a complete run can be exported"
         )
-    method = plugin_name(record["config"]["method"])
-    if method != "lora":
+    if not load_method(record["config"]["method"]).exports_to_peft:
         raise ConfigError(
-            f"{record_path}: method={record['method']!r} is not valid for export; choose one of: lora "
-            "(PEFT has no exact equivalent of the other methods)"
+            f"{record_path}: method={record['method']!r} is not valid for export; choose one of: "
+            f"{', '.join(peft_methods())} (PEFT has no exact equivalent of the other methods)"
         )
     path = artifacts_dir(record_path) / "trainable.safetensors"
     if not path.is_file():

@@ -1,4 +1,5 @@
-"""The LoRA paper's published tables (``results/paper/*.csv``) and its names for models and methods.
+"""The LoRA paper's published tables (``results/paper/*.csv``) and its names for models and methods (a
+method's is the ``paper_label`` of its YAML).
 
 ``adaptbench table --compare paper`` puts these numbers beside measured ones. The CSVs print numbers as the
 paper does (``.3`` for 0.3, ``0.35M`` for a parameter count, ``+2.2%``); this module turns them into floats and
@@ -25,20 +26,6 @@ MODEL_NAMES = {
     "gpt2-large": "GPT-2 L",
     "gpt3-175b": "GPT-3 175B",
 }
-METHOD_NAMES = {
-    "full": "FT",
-    "fttop2": "FTTop2",
-    "bitfit": "BitFit",
-    "prefix_embed": "PreEmbed",
-    "prefix_layer": "PreLayer",
-    "adapter_h": "AdapterH",
-    "adapter_l": "AdapterL",
-    "adapter_p": "AdapterP",
-    "adapter_d": "AdapterD",
-    "lora": "LoRA",
-    "lora_pe": "LoRA+PE",
-    "lora_pl": "LoRA+PL",
-}
 # Tables 13 and 14 (DART, WebNLG) spell two methods differently from Tables 2-4.
 PAPER_METHOD_ALIASES = {"Fine-Tune": "FT", "Prefix": "PreLayer"}
 
@@ -64,9 +51,24 @@ def paper_model(name: str) -> str:
     return MODEL_NAMES.get(name, name)
 
 
+@cache
+def method_labels() -> dict[str, str]:
+    """Method name -> the ``paper_label`` its YAML (conf/method/) sets, read without Hydra."""
+    from omegaconf import OmegaConf
+
+    from adaptbench.harness.config_tree import CONF_DIR
+
+    labels = {}
+    for path in sorted((CONF_DIR / "method").glob("*.yaml")):
+        node = OmegaConf.load(path)
+        if node.get("paper_label"):
+            labels[str(node.get("name", path.stem))] = str(node.paper_label)
+    return labels
+
+
 def paper_method(name: str) -> str:
-    """The paper's name of a method (our name where the paper has none)."""
-    return METHOD_NAMES.get(name, name)
+    """The paper's name of a method: its YAML's ``paper_label`` (our name where it has none)."""
+    return method_labels().get(name, name)
 
 
 def parse_number(text: str | None) -> float | None:

@@ -23,8 +23,9 @@ from adaptbench.harness.layout import Layout
 
 # Keys a method/task YAML may carry besides its plugin's hyperparameters: its name, the registry key of the
 # plugin that implements it (``lora_pe`` is the ``compose`` plugin) and, for methods, the default learning rate
-# used when ``trainer.lr`` is not set (read by the harness, not by the plugin).
-HARNESS_KEYS = ("name", "plugin", "lr")
+# used when ``trainer.lr`` is not set and the method's name in the paper's tables (``paper_label``; read by the
+# harness, not by the plugin).
+HARNESS_KEYS = ("name", "plugin", "lr", "paper_label")
 
 
 def typed_config(config_class: type, values: Mapping, group: str, skip: tuple[str, ...] = ()) -> Any:
@@ -79,6 +80,10 @@ class Method(Plugin):
     """
 
     group = "method"
+    # Whether a trained model of this method is exactly a PEFT LoRA adapter: LoRA's A and B and nothing else
+    # trained besides the task head (``adaptbench export`` writes only such runs). A composition answers for all
+    # of its components.
+    exports_to_peft: bool = False
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         """Raise ConfigError for hyperparameters that cannot work with this model (called before building,

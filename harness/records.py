@@ -28,6 +28,7 @@ RECORD_VERSION = 2
 # Config keys that do not change a run's result (where it writes, how it logs, how fast it evaluates).
 NON_RESULT_KEYS = ("output_root", "resume", "logger", "device", "hydra")
 NON_RESULT_TRAINER_KEYS = ("eval_batch_size", "save_trainable", "checkpoint")
+NON_RESULT_METHOD_KEYS = ("paper_label",)  # how tables name the method
 PACKAGES = ("adaptbench", "torch", "transformers", "datasets", "accelerate", "hydra-core", "peft", "wandb")
 
 
@@ -128,8 +129,9 @@ def result_config(cfg: DictConfig | Mapping) -> dict:
     """The resolved config minus the keys that do not change the result."""
     plain = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
     plain = {k: v for k, v in plain.items() if k not in NON_RESULT_KEYS}
-    if isinstance(plain.get("trainer"), dict):
-        plain["trainer"] = {k: v for k, v in plain["trainer"].items() if k not in NON_RESULT_TRAINER_KEYS}
+    for section, dropped in (("trainer", NON_RESULT_TRAINER_KEYS), ("method", NON_RESULT_METHOD_KEYS)):
+        if isinstance(plain.get(section), dict):
+            plain[section] = {k: v for k, v in plain[section].items() if k not in dropped}
     return plain
 
 

@@ -35,6 +35,7 @@ from hydra.errors import HydraException
 
 from adaptbench.harness.errors import ConfigError, bad_choice
 from adaptbench.harness.paper import (
+    PAPER_METHOD_ALIASES,
     PaperRow,
     closest_row,
     latency_rows,
@@ -503,13 +504,8 @@ def _published_only(
 
 
 # --------------------------------------------------------------------------------------------- latency
-# Our method -> the row of the paper's Table 1 (a merged LoRA is the base model: the paper's "Fine-Tune/LoRA").
-LATENCY_PAPER_METHOD = {
-    "full": "Fine-Tune/LoRA",
-    "lora": "Fine-Tune/LoRA",
-    "adapter_l": "AdapterL",
-    "adapter_h": "AdapterH",
-}
+# The row of the paper's Table 1 with the base model's latency (a merged LoRA is the base model).
+BASE_PAPER_ROW = "Fine-Tune/LoRA"
 BASE_ROW = "base (FT / merged LoRA)"
 GPU_WORDS = ("nvidia", "cuda", "gpu", "tesla", "quadro", "geforce", "radeon", "instinct")
 CPU_NOTE = (
@@ -546,6 +542,16 @@ def _setting(record: Mapping[str, Any]) -> tuple[int, int]:
 
 def _paper_latency() -> dict[tuple[str, int, int], dict[str, str]]:
     return {(r["method"], int(r["batch_size"]), int(r["seq_len"])): r for r in latency_rows()}
+
+
+def latency_paper_row(method: str) -> str:
+    """The row of Table 1 that names the method's paper label (``Fine-Tune/LoRA`` for FT and for LoRA); empty
+    for methods Table 1 does not have."""
+    label = paper_method(method)
+    for row in dict.fromkeys(r["method"] for r in latency_rows()):
+        if label in {PAPER_METHOD_ALIASES.get(name, name) for name in row.split("/")}:
+            return row
+    return ""
 
 
 def _paper_latency_text(paper: dict[str, str] | None, with_overhead: bool) -> str:
@@ -598,7 +604,7 @@ def _latency_table(key: tuple, records: Sequence[Mapping[str, Any]]) -> TableTex
     base = [BASE_ROW, "-"]
     for setting in settings:
         times = [float(r["base_ms_median"]) for r in records if _setting(r) == setting]
-        paper_base = paper.get(("Fine-Tune/LoRA", *setting))
+        paper_base = paper.get((BASE_PAPER_ROW, *setting))
         base.append(f"{statistics.median(times):.1f} ms" + _paper_latency_text(paper_base, False))
     lines = [base]
     for (method, r), cells in sorted(by_row.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
@@ -609,9 +615,7 @@ def _latency_table(key: tuple, records: Sequence[Mapping[str, Any]]) -> TableTex
         line = [label, fmt_params(statistics.median(params) if params else None)]
         for setting in settings:
             line.append(
-                _latency_cell(
-                    cells.get(setting, []), paper.get((LATENCY_PAPER_METHOD.get(method, ""), *setting))
-                )
+                _latency_cell(cells.get(setting, []), paper.get((latency_paper_row(method), *setting)))
             )
         lines.append(line)
     notes = [
@@ -628,15 +632,9 @@ def _latency_table(key: tuple, records: Sequence[Mapping[str, Any]]) -> TableTex
 # Model types whose paper tables count the causal LM (Tables 3 and 4); the others count a classifier (Table 2).
 DECODER_MODEL_TYPES = ("gpt2", "llama")
 PARAMS_PAPER_TABLES = ("table2_glue", "table3_e2e", "table4_gpt3")
-PARAMS_PRESETS = ("table2_", "table3_")  # the presets (conf/experiment/) of the tables with a |Θ| column
-# Table 4's settings (App. D.4), for GPT-3 175B, which has no preset (conf/experiment/) since it cannot be run:
-# LoRA r_q=r_v=1 and 8; AdapterH r=1 and 8; PreEmbed l_p=256, l_i=8; PreLayer l_p=l_i=8.
-TABLE4_SETTINGS: dict[str, list[list[str]]] = {
-    "lora": [["method.r=1"], ["method.r=8"]],
-    "adapter_h": [["method.r=1"], ["method.r=8"]],
-    "prefix_embed": [["method.prefix_len=256", "method.infix_len=8"]],
-    "prefix_layer": [["method.prefix_len=8", "method.infix_len=8"]],
-}
+# The presets (conf/experiment/) of the tables with a |Θ| column. Table 4's (GPT-3 175B, which cannot be run) lists
+# its rows' method overrides under ``params_rows`` instead of sweeping methods.
+PARAMS_PRESETS = ("table2_", "table3_", "table4_")
 
 
 def _preset_choices(name: str) -> dict[str, str]:
@@ -660,18 +658,24 @@ def _preset_choices(name: str) -> dict[str, str]:
 
 def paper_variants(model: str) -> dict[str, list[list[str]]]:
     """Per method, the overrides of each of the paper's rows for ``model`` in the tables with a |Θ| column
-    (Tables 2 and 3): one ``+experiment=<preset>`` per such preset of that model that has the method
-    (conf/experiment/), Table 4's settings for GPT-3; methods with none are counted at their YAML defaults."""
+    (Tables 2-4), from the presets of that model (conf/experiment/): the rows a preset lists under
+    ``params_rows``, else one ``+experiment=<preset>`` per method it sweeps. Methods with none are counted at
+    their YAML defaults."""
+    from omegaconf import OmegaConf
+
     from adaptbench.harness.config_tree import CONF_DIR
 
-    if model == "gpt3-175b":
-        return TABLE4_SETTINGS
     variants: dict[str, list[list[str]]] = defaultdict(list)
     for path in sorted(
         p for prefix in PARAMS_PRESETS for p in (CONF_DIR / "experiment").glob(f"{prefix}*.yaml")
     ):
         choices = _preset_choices(path.stem)
         if choices.get("model") != model:
+            continue
+        rows = OmegaConf.to_container(OmegaConf.load(path)).get("params_rows")
+        if rows:
+            for method, overrides in rows.items():
+                variants[method] += [[str(o) for o in row] for row in overrides]
             continue
         for method in choices.get("methods", choices.get("method", "")).split(","):
             variants[method.strip()].append([f"+experiment={path.stem}"])

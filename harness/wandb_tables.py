@@ -21,7 +21,7 @@ import re
 import struct
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,23 +90,19 @@ def read_run_records(path: Path) -> Iterator[Any]:
             yield record
 
 
-def _apply_items(target: dict[str, Any], items: Iterable[Any]) -> None:
-    """Apply config/summary update items (``key`` or a ``nested_key`` path, and a JSON value) to ``target``."""
-    for item in items:
-        path = list(item.nested_key) or [item.key]
-        node = target
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = json.loads(item.value_json)
-
-
-def _remove_items(target: dict[str, Any], items: Iterable[Any]) -> None:
-    for item in items:
-        path = list(item.nested_key) or [item.key]
-        node = target
-        for part in path[:-1]:
-            node = node.get(part, {})
-        node.pop(path[-1], None)
+def _apply_change(target: dict[str, Any], change: Any) -> None:
+    """Apply a config or summary record to ``target``: its ``update`` items (a ``key`` or ``nested_key`` path and
+    a JSON value) are set, then its ``remove`` items (a path) deleted."""
+    for items, removing in ((change.update, False), (change.remove, True)):
+        for item in items:
+            *parents, key = list(item.nested_key) or [item.key]
+            node = target
+            for part in parents:
+                node = node.get(part, {}) if removing else node.setdefault(part, {})
+            if removing:
+                node.pop(key, None)
+            else:
+                node[key] = json.loads(item.value_json)
 
 
 def read_offline_run(path: Path) -> WandbRun:
@@ -120,13 +116,11 @@ def read_offline_run(path: Path) -> WandbRun:
             run = record.run
             name = run.display_name or run.run_id
             job_type, group = run.job_type or None, run.run_group or None
-            _apply_items(config, run.config.update)
+            _apply_change(config, run.config)
         elif kind == "config":
-            _apply_items(config, record.config.update)
-            _remove_items(config, record.config.remove)
+            _apply_change(config, record.config)
         elif kind == "summary":
-            _apply_items(summary, record.summary.update)
-            _remove_items(summary, record.summary.remove)
+            _apply_change(summary, record.summary)
         elif kind == "exit":
             state = "finished" if record.exit.exit_code == 0 else "crashed"
         elif kind == "artifact":

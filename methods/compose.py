@@ -39,6 +39,7 @@ class Compose(Method):
     def __init__(self, cfg: ComposeConfig, components: list[Method]) -> None:
         super().__init__(cfg)
         self.components = components
+        self.exports_to_peft = all(c.exports_to_peft for c in components)
 
     @classmethod
     def from_config(cls, values: Mapping) -> Compose:

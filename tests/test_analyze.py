@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import set_seed
 
 from adaptbench.harness import cli
@@ -209,10 +209,14 @@ def edited_record(record: Path, tmp_path: Path, **changes) -> Path:
 def test_bad_input_is_one_line_exit_2(runs, tmp_path, capsys):
     small, large = runs
     bitfit = edited_record(small, tmp_path, method="bitfit", method_config={"name": "bitfit"})
+    # what a BitFit run saves holds no lora_A (here: the LoRA run's head)
+    artifacts_dir(bitfit).mkdir(parents=True)
+    head = {name: t for name, t in saved(small).items() if ".lora." not in name}
+    save_file(head, str(artifacts_dir(bitfit) / "trainable.safetensors"))
     failed = edited_record(small, tmp_path, status="failed")
     cases = [
         (["amplification", str(tmp_path / "none.json")], "RUN='", "no such file"),
-        (["amplification", str(bitfit)], "method='bitfit' trains no LoRA", "method=lora"),
+        (["amplification", str(bitfit)], "method='bitfit' trains no LoRA", "holds no LoRA A", "(lora, or a"),
         (["amplification", str(failed)], "its run is failed", "not complete"),
         (["amplification", str(large), "--weight", "k"], "--weight='k' is not valid", "choose one of: q, v"),
         (["subspace", str(small), str(large), "--layer", "2"], "--layer=2 is not valid", "layers 0..1"),

@@ -12,9 +12,19 @@ from pathlib import Path
 import pytest
 from _records_util import latency_record, run_record, write_records
 
+from adaptbench.harness import config_tree
 from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.records import write_json_atomic
-from adaptbench.harness.tables import TABLE2_METRIC, Footnotes, _params_line, main, params_table
+from adaptbench.harness.paper import method_labels, read_paper_table
+from adaptbench.harness.records import config_hash, write_json_atomic
+from adaptbench.harness.tables import (
+    PARAMS_PAPER_TABLES,
+    TABLE2_METRIC,
+    Footnotes,
+    _params_line,
+    main,
+    paper_variants,
+    params_table,
+)
 from adaptbench.tasks.metrics.glue import GLUE_MAIN_METRIC
 from conftest import run_cli
 
@@ -212,11 +222,62 @@ def test_params_layout_gpt2_medium_beside_the_paper():
 
 
 def test_gpt3_lora_params_match_table4():
-    from adaptbench.harness.paper import read_paper_table
-
     published = read_paper_table("table4_gpt3")
     line = _params_line("gpt3-175b", "lora", ["method.r=1"], published, Footnotes())
     assert line[2:] == ["4,718,592", "4,718,592", "4.7M"]  # 2·96·12288·2 (W_q, W_v at r=1)
+
+
+def test_table4_rows_come_from_their_preset():
+    """GPT-3 cannot run, so Table 4's preset lists its rows' settings (App. D.4) for the |Θ| layout."""
+    assert paper_variants("gpt3-175b") == {
+        "lora": [["method.r=1"], ["method.r=8"]],
+        "adapter_h": [["method.r=1"], ["method.r=8"]],
+        "prefix_embed": [["method.prefix_len=256", "method.infix_len=8"]],
+        "prefix_layer": [["method.prefix_len=8", "method.infix_len=8"]],
+    }
+
+
+def test_every_method_the_paper_prints_is_a_methods_paper_label():
+    """--compare paper matches rows by label: each method of Tables 2-4, 13 and 14 is one method's label."""
+    labels = list(method_labels().values())
+    assert len(labels) == len(set(labels))
+    printed = {
+        row.method
+        for stem in (*PARAMS_PAPER_TABLES, "table13_dart", "table14_webnlg")
+        for row in read_paper_table(stem)
+    }
+    assert printed <= set(labels), printed - set(labels)
+
+
+def test_a_new_methods_yaml_names_its_rows(tmp_path, monkeypatch, capsys):
+    """A row's label is its method YAML's ``paper_label`` (the name without one): a new method needs no harness
+    edit."""
+    conf = tmp_path / "conf" / "method"
+    conf.mkdir(parents=True)
+    for path in (config_tree.CONF_DIR / "method").glob("*.yaml"):
+        (conf / path.name).write_text(path.read_text())
+    (conf / "dora.yaml").write_text("name: dora\npaper_label: DoRA\nr: 8\n")
+    (conf / "plain.yaml").write_text("name: plain\n")
+    monkeypatch.setattr(config_tree, "CONF_DIR", conf.parent)
+    method_labels.cache_clear()
+    try:
+        write_records(tmp_path, [run_record(m, 1, 0.8) for m in ("dora", "plain", "lora")])
+        assert main([str(tmp_path)]) == 0
+    finally:
+        method_labels.cache_clear()
+    assert set(markdown_rows(capsys.readouterr().out)) == {"DoRA", "plain", "LoRA"}
+
+
+def test_the_paper_label_neither_splits_rows_nor_changes_the_hash(tmp_path, capsys):
+    """Records written before methods had a ``paper_label`` are the same runs as those written after."""
+    labelled = {"name": "lora", "paper_label": "LoRA", "r": 8}
+    assert config_hash({"method": labelled}) == config_hash({"method": {"name": "lora", "r": 8}})
+    records = [run_record("lora", 1, 0.8, method_cfg={"paper_label": "LoRA", "r": 8})]
+    records += [run_record("lora", 2, 0.9, method_cfg={"r": 8})]
+    write_records(tmp_path, records)
+    main([str(tmp_path)])
+    rows = markdown_rows(capsys.readouterr().out)
+    assert list(rows) == ["LoRA"] and rows["LoRA"][3].endswith("n=2")
 
 
 def test_table2_metrics_are_the_tasks_paper_metrics():
