@@ -82,6 +82,34 @@ def build_adapted(
     return built, plugin, cfg
 
 
+# The LoRA paper's GPT-2 setting, shared by the GPT-2 benchmarks: GPT-2 medium built from its config (random
+# weights: none are stored offline), batch 1 x 128 tokens, LoRA r=4, alpha=32 on W_q and W_v (the method's default
+# targets); tiny-gpt2 under --quick.
+GPT2_BATCH, GPT2_SEQ = 1, 128
+GPT2_LORA = ("method.r=4", "method.alpha=32")
+
+
+def gpt2_name(quick: bool) -> str:
+    return "tiny-gpt2" if quick else "gpt2-medium"
+
+
+def gpt2_setting(quick: bool) -> dict[str, Any]:
+    """The model and input shape, for the JSON lines."""
+    return {"model": gpt2_name(quick), "batch": GPT2_BATCH, "seq": GPT2_SEQ}
+
+
+def build_gpt2(quick: bool, method: str | None, overrides: Sequence[str] = ()) -> tuple[Any, Any, Any]:
+    """``build_adapted`` of GPT-2 medium (tiny-gpt2 under ``quick``) from its config, as a causal LM."""
+    return build_adapted(gpt2_name(quick), method, ["model.pretrained=false", *overrides], kind="generation")
+
+
+def gpt2_ids(vocab_size: int) -> Any:
+    """A fixed GPT2_BATCH x GPT2_SEQ batch of token ids, the same in every process and run."""
+    import torch
+
+    return torch.randint(0, vocab_size, (GPT2_BATCH, GPT2_SEQ), generator=torch.Generator().manual_seed(0))
+
+
 def method_rows(plugin: Any, ids: Any, kind: str, vocab_size: int, cls_token_id: int | None) -> Any:
     """``ids`` (batch x seq) as ``plugin`` sees them: each row through its ``example_transform`` (prefix
     methods insert their positions), as the runner maps it over the data."""

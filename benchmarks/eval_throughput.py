@@ -14,7 +14,17 @@ from __future__ import annotations
 import time
 
 import torch
-from _common import SHARED_DATA, arguments, build_adapted, comparison, compose, emit, note, time_rounds
+from _common import (
+    SHARED_DATA,
+    arguments,
+    build_gpt2,
+    comparison,
+    compose,
+    emit,
+    gpt2_name,
+    note,
+    time_rounds,
+)
 
 BENCHMARK = "eval_throughput"
 TARGET = 1.05
@@ -49,9 +59,9 @@ def main() -> None:
     if not (SHARED_DATA / "e2e" / "devset.csv").is_file():
         emit({"benchmark": BENCHMARK, "summary": True, "skipped": f"no E2E data at {SHARED_DATA / 'e2e'}"})
         return
-    model_name = "tiny-gpt2" if args.quick else "gpt2-medium"
+    model_name = gpt2_name(args.quick)
     batch, new_tokens = (2, 8) if args.quick else (2, 16)
-    model, _, cfg = build_adapted(model_name, None, ["model.pretrained=false"], kind="generation")
+    model, _, _ = build_gpt2(args.quick, None)
     model.eval()
     # GPT-2 medium's own tokenizer is not stored offline: tiny-gpt2's (MiniLM's WordPiece) encodes the MRs
     tokenizer = load_tokenizer(compose(["model=tiny-gpt2"]).model)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 
-from _common import arguments, emit, note
+from _common import GPT2_BATCH, GPT2_SEQ, arguments, emit, gpt2_setting, note
 
 BENCHMARK = "merged_latency"
 TARGET = 1.01
@@ -22,13 +22,13 @@ def main() -> None:
     from adaptbench.harness.latency import compose_latency_config
     from adaptbench.harness.latency_measure import measure
 
-    model = "tiny-gpt2" if args.quick else "gpt2-medium"
+    setting = gpt2_setting(args.quick)
     overrides = [
-        f"model={model}",
+        f"model={setting['model']}",
         "method=lora",
         f"latency.budget={'null' if args.quick else '11M'}",
-        "latency.batch=1",
-        "latency.seq=128",
+        f"latency.batch={GPT2_BATCH}",
+        f"latency.seq={GPT2_SEQ}",
         f"latency.trials={args.rounds}",
         "latency.warmup=2",
         "latency.merged=true",
@@ -49,7 +49,7 @@ def main() -> None:
         "threads",
     )
     line = {"benchmark": BENCHMARK, "comparison": "merged lora/base forward", **{k: record[k] for k in keys}}
-    emit({**line, "model": model, "batch": 1, "seq": 128, "merged": record["merged"]})
+    emit({**line, **setting, "merged": record["merged"]})
     emit(
         {
             "benchmark": BENCHMARK,
@@ -58,7 +58,7 @@ def main() -> None:
             "target": TARGET,
             "met": ratio <= TARGET,
             "what": "merged LoRA / base forward latency",
-            "model": model,
+            "model": setting["model"],
             "threads": record["threads"],
         }
     )

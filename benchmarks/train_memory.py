@@ -18,11 +18,10 @@ import resource
 import subprocess
 import sys
 
-from _common import arguments, comparison, emit, note
+from _common import GPT2_LORA, arguments, comparison, emit, gpt2_setting, note
 
 BENCHMARK = "train_memory"
 VARIANTS = ("ours:lora", "ours:full", "peft:lora")
-LORA = ("method.r=4", "method.alpha=32")
 
 
 def child_option(parser) -> None:
@@ -46,17 +45,15 @@ def peak_bytes() -> int:
 def run_child(variant: str, quick: bool) -> None:
     """Build, train 2 steps, print the peak (and the RSS before training, for reference)."""
     import torch
-    from _common import build_adapted, train_step
+    from _common import build_gpt2, gpt2_ids, train_step
 
-    model_name = "tiny-gpt2" if quick else "gpt2-medium"
     side, method = variant.split(":")
     if side == "ours":
-        overrides = ["model.pretrained=false", *(LORA if method == "lora" else ())]
-        model, _, _ = build_adapted(model_name, method, overrides, kind="generation")
+        model, _, _ = build_gpt2(quick, method, GPT2_LORA if method == "lora" else ())
     else:
         from peft import LoraConfig, TaskType, get_peft_model
 
-        plain, _, _ = build_adapted(model_name, None, ["model.pretrained=false"], kind="generation")
+        plain, _, _ = build_gpt2(quick, None)
         config = LoraConfig(
             task_type=TaskType.CAUSAL_LM,
             r=4,
@@ -68,9 +65,7 @@ def run_child(variant: str, quick: bool) -> None:
         model = get_peft_model(plain, config)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    ids = torch.randint(0, model.config.vocab_size, (1, 128), generator=torch.Generator().manual_seed(0)).to(
-        device
-    )
+    ids = gpt2_ids(model.config.vocab_size).to(device)
     before = peak_bytes()
     step = train_step(model, ids, ids)  # causal LM: the labels are the input
     step()
@@ -96,8 +91,7 @@ def main() -> None:
         for variant in VARIANTS:
             peaks[variant].append(measure(variant, args.quick)["peak_bytes"])
             note(f"{BENCHMARK}: round {turn + 1} {variant}: {peaks[variant][-1] / 2**30:.2f} GiB")
-    model = "tiny-gpt2" if args.quick else "gpt2-medium"
-    setting = {"model": model, "batch": 1, "seq": 128, "unit": "bytes"}
+    setting = gpt2_setting(args.quick) | {"unit": "bytes"}
     theirs = comparison(
         BENCHMARK, "peft lora/full peak memory", peaks["peft:lora"], peaks["ours:full"], **setting
     )
@@ -118,7 +112,7 @@ def main() -> None:
             "met": ours["met"],
             "what": "peak memory LoRA / full (target: PEFT's ratio in the same run)",
             "peaks_gib": {v: round(sorted(p)[len(p) // 2] / 2**30, 3) for v, p in peaks.items()},
-            "model": model,
+            "model": setting["model"],
         }
     )
 

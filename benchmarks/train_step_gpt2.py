@@ -7,8 +7,19 @@ setting). Target: <= 0.45.
 
 from __future__ import annotations
 
-import torch
-from _common import arguments, build_adapted, comparison, emit, note, threads, time_rounds, train_step
+from _common import (
+    GPT2_LORA,
+    arguments,
+    build_gpt2,
+    comparison,
+    emit,
+    gpt2_ids,
+    gpt2_setting,
+    note,
+    threads,
+    time_rounds,
+    train_step,
+)
 
 BENCHMARK = "train_step_gpt2"
 TARGET = 0.45
@@ -16,15 +27,15 @@ TARGET = 0.45
 
 def main() -> None:
     args = arguments(__doc__, rounds=8, quick_rounds=3)
-    model_name = "tiny-gpt2" if args.quick else "gpt2-medium"
+    setting = gpt2_setting(args.quick)
     steps = {}
-    for method, extra in (("full", ()), ("lora", ("method.r=4", "method.alpha=32"))):
-        model, _, _ = build_adapted(model_name, method, ["model.pretrained=false", *extra], kind="generation")
-        ids = torch.randint(0, model.config.vocab_size, (1, 128), generator=torch.Generator().manual_seed(0))
-        steps[method] = train_step(model, ids, ids)
-    note(f"{BENCHMARK}: {model_name}, b1 s128, {args.rounds} rounds")
+    for method, extra in (("full", ()), ("lora", GPT2_LORA)):
+        model, _, _ = build_gpt2(args.quick, method, extra)
+        ids = gpt2_ids(model.config.vocab_size)
+        steps[method] = train_step(model, ids, ids)  # causal LM: the labels are the input
+    note(f"{BENCHMARK}: {setting}, {args.rounds} rounds")
     times = time_rounds(steps, args.rounds, warmup=1, budget_s=None if args.quick else 420)
-    setting = {"model": model_name, "batch": 1, "seq": 128, "threads": threads()}
+    setting["threads"] = threads()
     line = comparison(BENCHMARK, "lora/full train step", times["lora"], times["full"], TARGET, **setting)
     emit(
         {

@@ -18,10 +18,9 @@ import zipfile
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from datasets import DatasetDict
 from omegaconf import DictConfig, OmegaConf
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainerState, TrainingArguments, set_seed
 
@@ -49,6 +48,9 @@ from adaptbench.harness.records import (
     record_path,
     write_json_atomic,
 )
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 log = logging.getLogger("adaptbench")
 CHECKPOINTS_KEPT = 2  # the newest may be cut short by a kill during its save: the one before it is whole
@@ -492,6 +494,8 @@ def train(job: Job, built: Built, logger: Any) -> Trained:
     ctx = EvalContext(
         plan.trainer.eval_batch_size, built.device, plan.task.collator(built.tokenizer), str(artifacts)
     )
+    from datasets import DatasetDict
+
     eval_splits = DatasetDict({name: split for name, split in built.data.items() if name != "train"})
     tracker = EvalTracker(
         lambda m: plan.task.evaluate(m, built.tokenizer, eval_splits, ctx),

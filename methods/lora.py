@@ -78,6 +78,24 @@ class LoRABranch(nn.Module):
         return (self.lora_B @ self.lora_A) * self.scale
 
 
+def join_spans(y: torch.Tensor, updated: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:
+    """``y`` with its columns ``lo:hi`` (last dimension) replaced by ``updated[lo, hi]``: one ``torch.cat`` of the
+    updated spans and ``y``'s other columns, out of place (``y`` itself may be held by the wrapped module's hooks).
+    Its backward only slices the gradient; no update is ever widened (zero-padded) to ``y``'s full width. Spans
+    are equal-width slices of one matrix, so they are disjoint."""
+    pieces, at = [], 0
+    for (lo, hi), part in sorted(updated.items()):
+        if lo < at:
+            raise ValueError(f"LoRA output spans overlap: {sorted(updated)}")
+        if lo > at:
+            pieces.append(y[..., at:lo])
+        pieces.append(part)
+        at = hi
+    if at < y.shape[-1]:
+        pieces.append(y[..., at:])
+    return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)
+
+
 class LoRAModule(nn.Module):
     """Wraps an nn.Linear or Conv1D: output = base(x) + the branches' updates in their output spans.
 
@@ -103,11 +121,13 @@ class LoRAModule(nn.Module):
         if self.merged:  # W already holds W + scale·BA: no extra work
             return y
         x = self.dropout(x)
+        # each update is added to its own columns only and freed at once (elementwise the same as adding it
+        # zero-padded to the full width); on GPT-2's fused c_attn the q and v slices meet y's k columns in one cat
+        updated: dict[tuple[int, int], torch.Tensor] = {}
         for name, branch in self.lora.items():
-            lo, hi = self.spans[name]
-            delta = branch(x)
-            y = y + (delta if hi - lo == self.d_out else F.pad(delta, (lo, self.d_out - hi)))
-        return y
+            lo, hi = span = self.spans[name]
+            updated[span] = (updated[span] if span in updated else y[..., lo:hi]) + branch(x)
+        return join_spans(y, updated)
 
     @torch.no_grad()
     def _fold(self, sign: float) -> None:
@@ -142,6 +162,7 @@ def target_dims(arch: PretrainedConfig, layout: Layout, name: str) -> tuple[int,
 @register_method("lora")
 class LoRA(Method):
     Config = LoRAConfig
+    exports_to_peft = True  # A and B are PEFT's lora_A / lora_B, scaled by the same alpha/r
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         check_targets(self.cfg.targets, layout)

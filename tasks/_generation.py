@@ -17,10 +17,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from datasets import Dataset, DatasetDict
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import DataCollatorForSeq2Seq, LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
@@ -29,6 +28,9 @@ from adaptbench.harness.errors import ConfigError, bad_data, bad_value
 from adaptbench.harness.evaluation import EvalContext
 from adaptbench.harness.plugins import Task
 from adaptbench.tasks.metrics.coco import require_java
+
+if TYPE_CHECKING:  # ``datasets`` loads only when a dataset is built, not to count parameters
+    from datasets import Dataset, DatasetDict
 
 TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -207,6 +209,8 @@ class GenerationTask(Task):
         raise NotImplementedError
 
     def load(self) -> DatasetDict:
+        from datasets import Dataset, DatasetDict
+
         folder = Path(self.cfg.data_dir)
         train = self.read_pairs(folder / self.cfg.train_file, evaluation=False)
         evaluation = self.read_pairs(folder / self.cfg.eval_file, evaluation=True)
@@ -253,6 +257,7 @@ class GenerationTask(Task):
 
     def preprocess(self, raw: Any, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Any:
         """Tokenised splits; evaluation splits keep ``source`` and ``reference`` for grouping and scoring."""
+        from datasets import DatasetDict
 
         def encode(batch: dict) -> dict:
             rows = [

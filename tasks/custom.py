@@ -27,10 +27,9 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasets import Dataset, DatasetDict
 
 from adaptbench.harness.errors import ConfigError, bad_choice, bad_data, bad_value
 from adaptbench.harness.registry import register_task
@@ -39,6 +38,9 @@ from adaptbench.tasks._generation import GenerationConfig, GenerationTask
 from adaptbench.tasks.metrics.coco import meteor_score, require_java
 from adaptbench.tasks.metrics.glue import accuracy, pearson_spearman
 from adaptbench.tasks.metrics.mteval import ref_streams
+
+if TYPE_CHECKING:  # ``datasets`` loads only when a dataset is built, not to count parameters
+    from datasets import Dataset, DatasetDict
 
 FORMATS = (".csv", ".jsonl", ".tsv")
 LABEL_KINDS = ("auto", "classification", "regression")
@@ -271,9 +273,13 @@ class TextClassification(SequenceTask):
             for name in self.text_fields:
                 columns[name].append(text_value(path, n, name, row[name]))
             columns[self.label_field].append(self.label_id(path, n, row[self.label_field]))
+        from datasets import Dataset
+
         return Dataset.from_dict(columns)
 
     def load(self) -> DatasetDict:
+        from datasets import DatasetDict
+
         eval_path = data_file("eval_file", self.cfg.eval_file)
         eval_rows = read_rows(eval_path)
         check_columns(eval_path, eval_rows, self.columns())

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasets import Dataset, DatasetDict
 
 from adaptbench.harness.errors import ConfigError, bad_data, bad_value
 from adaptbench.harness.models import resolve_location
 from adaptbench.harness.registry import register_task
 from adaptbench.tasks._classification import SequenceTask, read_data_text
 from adaptbench.tasks.metrics.glue import accuracy, pearson_spearman
+
+if TYPE_CHECKING:  # ``datasets`` loads only when a dataset is built, not to count parameters
+    from datasets import DatasetDict
 
 
 @dataclass
@@ -63,6 +65,8 @@ class _VaderBase(SequenceTask):
         raise NotImplementedError
 
     def load(self) -> DatasetDict:
+        from datasets import Dataset, DatasetDict
+
         rows = self.rows()
         order = np.random.default_rng(self.cfg.split_seed).permutation(len(rows))
         n_dev = int(round(len(rows) * self.cfg.dev_fraction))

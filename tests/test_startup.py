@@ -1,5 +1,6 @@
 """Start-up stays cheap: the CLI and its help import no ML or metric stack, and counting parameters imports no
-metric stack (they load when a metric is computed). Checked through ``sys.modules`` in a fresh interpreter,
+metric stack (they load when a metric is computed) and no ``datasets`` (it loads when a task builds its
+data). Checked through ``sys.modules`` in a fresh interpreter,
 so a regression fails here rather than as a slow ``--help`` weeks later."""
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def test_cli_help_imports_no_ml_stack() -> None:
     assert not loaded & {"torch", "transformers", "datasets", *METRIC_STACKS}
 
 
-def test_params_imports_no_metric_stack() -> None:
+def test_params_imports_no_metric_stack_nor_datasets() -> None:
     loaded = modules_after(
         "import contextlib, io\nfrom adaptbench.harness.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
@@ -43,3 +44,6 @@ def test_params_imports_no_metric_stack() -> None:
     )
     assert "torch" in loaded  # the probe really built the model
     assert not loaded & set(OUR_METRIC_MODULES)
+    assert "datasets" not in loaded, (
+        "counting parameters imported `datasets` (~0.75 s): import it where data is built"
+    )
