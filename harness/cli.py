@@ -21,7 +21,8 @@ commands:
                                adaptbench run --help lists the choices
                                e.g. adaptbench run method=lora model=roberta-base task=sst2 method.r=8
   quickstart                   offline demo: 4 methods on minilm-l6 x vader, then a comparison table
-  params [overrides]           parameter counts of a method on a model, as JSON (no weights, meta device)
+  params [overrides]           parameter counts of a method on a model, as JSON (no weights, meta device);
+                               method=a,b model=c,d: one JSON line per combination, in one process
   table [DIR ...] [options]    the paper's tables from run records (adaptbench table --help)
   plot [DIR ...] --out DIR     the paper's figures from run records
   latency [hydra overrides]    forward latency of a method vs the base model (Table 1, Figure 5)
@@ -132,14 +133,23 @@ def strip_run_from_completion_line() -> None:
 
 
 def cmd_params(argv: Sequence[str]) -> int:
+    """One JSON object of counts; with swept values (``method=lora,bitfit model=a,b``: Hydra's sweep syntax,
+    expanded by its basic sweeper) one JSON line per combination, all counted in this one process (the imports
+    that dominate a count are paid once). Every combination is composed, and so checked, before any is built."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
     from adaptbench.harness.accounting import count_params
-    from adaptbench.harness.config_tree import compose_run_config
+    from adaptbench.harness.config_tree import check_group_choices, compose_run_config, parse_overrides
     from adaptbench.harness.plugin_loading import load_task
 
-    cfg = compose_run_config(argv)
-    task = load_task(cfg.task)
-    report = count_params(cfg.model, cfg.method, task.kind, task.num_labels)
-    print(json.dumps({"model": cfg.model.name, "method": cfg.method.name, **report}, indent=2))
+    check_group_choices(argv)  # every swept choice, in the one-line form, before Hydra's parser sees it
+    (combinations,) = BasicSweeper.split_arguments(parse_overrides(argv), max_batch_size=None)
+    configs = [compose_run_config(combination) for combination in combinations]
+    for cfg in configs:
+        task = load_task(cfg.task)
+        report = count_params(cfg.model, cfg.method, task.kind, task.num_labels)
+        counts = {"model": cfg.model.name, "method": cfg.method.name, **report}
+        print(json.dumps(counts, indent=2 if len(configs) == 1 else None), flush=True)
     return 0
 
 

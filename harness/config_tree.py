@@ -25,6 +25,9 @@ from adaptbench.harness.registry import METHODS, TASKS
 
 # A real folder for a regular or editable install (Hydra and the checks below read files from it).
 CONF_DIR = Path(str(files("adaptbench.conf")))
+# Keys of a method/task node that name it (its name, its plugin, its label in the paper's tables) rather than set
+# it: never offered as "valid keys" of a setting.
+NAMING_KEYS = ("name", "plugin", "paper_label")
 GROUPS = ("method", "model", "task", "trainer", "logger", "experiment")
 
 # Hydra flags followed by a value that is not an override.
@@ -140,7 +143,7 @@ def _composition_error(err: Exception, overrides: Sequence[str]) -> ConfigError:
         except HydraException:
             node = None
         if node is not None and isinstance(node.get(group), DictConfig):
-            valid = ", ".join(sorted(str(k) for k in node[group] if k not in ("name", "plugin")))
+            valid = ", ".join(sorted(str(k) for k in node[group] if k not in NAMING_KEYS))
             return ConfigError(
                 f"{full_key} is not a setting of {group}={node[group].get('name')!r}; valid keys: {valid}"
             )
@@ -219,7 +222,7 @@ def method_settings_of(method: str | None, other_lines: list[str]) -> tuple[str,
         node = compose_config(lines).method
     except HydraException as err:
         raise _composition_error(err, lines) from None
-    return str(node.get("name")), {str(k) for k in node if k not in ("name", "plugin")}
+    return str(node.get("name")), {str(k) for k in node if k not in NAMING_KEYS}
 
 
 def check_method_settings(first_job: list[tuple[Override, str]], methods: list[str]) -> None:

@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 from adaptbench.harness.config_tree import (
     CONF_DIR,
     GROUPS,
+    NAMING_KEYS,
     check_group_choices,
     override_values,
     parse_overrides,
@@ -125,7 +126,7 @@ def check_first_job(argv: Sequence[str]) -> None:
         node = compose_latency_config(others).get(group)
         if not isinstance(node, DictConfig):
             raise ConfigError(first_line) from None
-        valid = ", ".join(sorted(str(k) for k in node if k not in ("name", "plugin")))
+        valid = ", ".join(sorted(str(k) for k in node if k not in NAMING_KEYS))
         raise ConfigError(
             f"{group}.{unknown.group(2)} is not a setting of {group}; valid keys: {valid}"
         ) from None

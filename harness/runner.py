@@ -27,6 +27,7 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainerState
 from adaptbench.harness.accounting import parameter_report
 from adaptbench.harness.checkpoint import load_trainable, safetensors_problem, save_trainable
 from adaptbench.harness.config import RunPlan, TrainerConfig, validate
+from adaptbench.harness.config_tree import parse_overrides
 from adaptbench.harness.console import close_job_log, is_verbose, job_log, say
 from adaptbench.harness.errors import ConfigError
 from adaptbench.harness.evaluation import EvalContext
@@ -339,7 +340,26 @@ class Trained:
 
 
 def job_label(cfg: DictConfig) -> str:
-    return f"{cfg.method.name} · {cfg.model.name} · {cfg.task.name} · seed {cfg.seed}"
+    """``lora (r=64) · minilm-l6 · sst2 · seed 1``: with the method settings the command line gives, so that the
+    jobs of a sweep over them (``method.r=8,64``) are told apart on the console."""
+    settings = ", ".join(f"{key}={value}" for key, value in command_line_method_settings(cfg))
+    method = f"{cfg.method.name} ({settings})" if settings else cfg.method.name
+    return f"{method} · {cfg.model.name} · {cfg.task.name} · seed {cfg.seed}"
+
+
+def command_line_method_settings(cfg: DictConfig) -> list[tuple[str, Any]]:
+    """The ``method.<key>`` overrides of the running Hydra job, with the values this job's method took (a
+    ``++method.<key>`` the method does not take is dropped from its config, and from here)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    settings = []
+    for override in parse_overrides(HydraConfig.get().overrides.task):
+        group, _, key = override.key_or_group.partition(".")
+        if group == "method" and key and OmegaConf.select(cfg.method, key) is not None:
+            settings.append((key, OmegaConf.select(cfg.method, key)))
+    return settings
 
 
 def plan_job(cfg: DictConfig) -> Job:

@@ -33,6 +33,7 @@ from typing import Any
 
 from hydra.errors import HydraException
 
+from adaptbench.harness.config_tree import NAMING_KEYS
 from adaptbench.harness.errors import ConfigError, bad_choice
 from adaptbench.harness.paper import (
     PAPER_METHOD_ALIASES,
@@ -50,7 +51,6 @@ log = logging.getLogger("adaptbench")
 FORMATS = ("md", "csv", "latex", "rich")
 AGGREGATES = ("median", "mean")
 # Method settings that never tell two rows apart (identity and bookkeeping keys of the method node).
-IGNORED_SETTINGS = ("name", "plugin")
 # Config sections that place a run in the grid (row, column, seed) rather than set it.
 CELL_KEYS = ("model", "task", "seed")
 AVERAGE_KEY = "avg_reported"
@@ -272,7 +272,7 @@ def run_settings(record: Mapping[str, Any]) -> dict[str, Any]:
             flat[section] = node
             continue
         for key, value in node.items():
-            if section == "method" and key not in IGNORED_SETTINGS:
+            if section == "method" and key not in NAMING_KEYS:
                 flat[key] = value
             elif section != "method":
                 flat[f"{section}.{key}"] = value

@@ -114,6 +114,10 @@ def test_a_bad_job_inside_a_sweep_is_one_line_and_the_sweep_exits_non_zero(tmp_p
     assert "Traceback" not in result.stderr
     failures = [line for line in result.stderr.splitlines() if ": failed: " in line]
     assert len(failures) == 1 and "method.r=0 is not valid" in failures[0]
+    # each job's label shows the swept setting, so the two lora jobs are told apart
+    assert failures[0].startswith("adaptbench: lora (r=0) · tiny-bert · ")
+    console = (result.stdout + result.stderr).splitlines()
+    assert any(line.startswith("lora (r=4) · tiny-bert · vader · seed 1: ") for line in console)
     assert (
         result.stdout.strip()
         .splitlines()[-1]
