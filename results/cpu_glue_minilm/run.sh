@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates results/cpu_glue_minilm (records, table.md, plots). Run it from the repository root:
+# Regenerates results/cpu_glue_minilm (records, table.md, plots, analysis/). Run it from the repository root:
 #   bash results/cpu_glue_minilm/run.sh [OUTPUT_ROOT]
 # Finished records are skipped (resume=true), so a stopped sweep continues where it stopped.
 set -uo pipefail
@@ -12,3 +12,28 @@ adaptbench run -m +experiment=cpu_glue_minilm output_root="$out"
 adaptbench run -m +experiment=cpu_glue_minilm method=lora task=sst2 seed=1,2 method.r=64 output_root="$out"
 adaptbench table "$out" --compare paper --out "$out/table.md"
 adaptbench plot "$out" --out "$out/plots"
+
+# Section 7 on those runs: the record of LoRA on SST-2 at rank $1, seed $2
+lora_run() {
+  python - "$out" "$1" "$2" <<'PY'
+import json, pathlib, sys
+out, rank, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for path in sorted(pathlib.Path(out, "records", "sst2", "minilm-l6").glob(f"lora-s{seed}-*.json")):
+    if json.loads(path.read_text())["config"]["method"]["r"] == rank:
+        print(path)
+PY
+}
+mkdir -p "$out/analysis"
+r8=$(lora_run 8 1) r64=$(lora_run 64 1) r64b=$(lora_run 64 2)
+for weight in q v; do  # Figure 3: r = 8 against r = 64
+  adaptbench analyze subspace "$r8" "$r64" --weight "$weight" --out "$out/analysis/subspace_${weight}_r8_r64.png" \
+    > "$out/analysis/subspace_${weight}_r8_r64.txt"
+done
+# Figure 4: two seeds at r = 64
+adaptbench analyze subspace "$r64" "$r64b" --weight q --out "$out/analysis/subspace_q_r64_seeds.png" \
+  > "$out/analysis/subspace_q_r64_seeds.txt"
+for rank in 8 64; do  # Table 7
+  run=$r8; [ "$rank" = 64 ] && run=$r64
+  adaptbench analyze amplification "$run" --weight q > "$out/analysis/amplification_q_r${rank}.txt"
+  adaptbench analyze amplification "$run" --weight q --json > "$out/analysis/amplification_q_r${rank}.json"
+done
