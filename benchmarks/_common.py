@@ -47,6 +47,12 @@ def emit(line: Mapping[str, Any]) -> dict:
     return dict(line)
 
 
+def emit_summary(benchmark: str, **fields: Any) -> dict:
+    """A benchmark's summary line, the one ``run_all.py`` files under the benchmark's name (``ratio`` or
+    ``seconds``, ``target``, ``met``, ``what``, and anything else worth keeping)."""
+    return emit({"benchmark": benchmark, "summary": True, **fields})
+
+
 def note(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 

@@ -18,7 +18,7 @@ import copy
 import gc
 
 import torch
-from _common import arguments, emit, note
+from _common import arguments, emit, emit_summary, note
 
 BENCHMARK = "adapter_latency"
 ADAPTERS = ("adapter_l", "adapter_h", "adapter_p", "adapter_d")
@@ -135,17 +135,14 @@ def main() -> None:
     headline = next(
         (line for line in lines if line["method"] == "adapter_h" and line["budget"] == "11M"), lines[0]
     )
-    emit(
-        {
-            "benchmark": BENCHMARK,
-            "summary": True,
-            "ratio": headline["ratio"],
-            "target": None,
-            "met": None,
-            "what": f"{headline['comparison']} (reported beside the paper's GPU overheads)",
-            "others": overheads,
-            "model": model_name,
-        }
+    emit_summary(
+        BENCHMARK,
+        ratio=headline["ratio"],
+        target=None,
+        met=None,
+        what=f"{headline['comparison']} (reported beside the paper's GPU overheads)",
+        others=overheads,
+        model=model_name,
     )
 
 

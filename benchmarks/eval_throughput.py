@@ -20,7 +20,7 @@ from _common import (
     build_gpt2,
     comparison,
     compose,
-    emit,
+    emit_summary,
     gpt2_name,
     note,
     time_rounds,
@@ -57,7 +57,7 @@ def main() -> None:
     from adaptbench.harness.models import load_tokenizer
 
     if not (SHARED_DATA / "e2e" / "devset.csv").is_file():
-        emit({"benchmark": BENCHMARK, "summary": True, "skipped": f"no E2E data at {SHARED_DATA / 'e2e'}"})
+        emit_summary(BENCHMARK, skipped=f"no E2E data at {SHARED_DATA / 'e2e'}")
         return
     model_name = gpt2_name(args.quick)
     batch, new_tokens = (2, 8) if args.quick else (2, 16)
@@ -114,16 +114,13 @@ def main() -> None:
         direct_tokens_per_s=round(new / sorted(times["direct"])[len(times["direct"]) // 2], 3),
         **setting,
     )
-    emit(
-        {
-            "benchmark": BENCHMARK,
-            "summary": True,
-            "ratio": line["ratio"],
-            "target": TARGET,
-            "met": line["met"],
-            "what": "our beam-10 decoding time / direct model.generate (same batch)",
-            **setting,
-        }
+    emit_summary(
+        BENCHMARK,
+        ratio=line["ratio"],
+        target=TARGET,
+        met=line["met"],
+        what="our beam-10 decoding time / direct model.generate (same batch)",
+        **setting,
     )
 
 

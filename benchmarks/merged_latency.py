@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 
-from _common import GPT2_BATCH, GPT2_SEQ, arguments, emit, gpt2_setting, note
+from _common import GPT2_BATCH, GPT2_SEQ, arguments, emit, emit_summary, gpt2_setting, note
 
 BENCHMARK = "merged_latency"
 TARGET = 1.01
@@ -50,17 +50,14 @@ def main() -> None:
     )
     line = {"benchmark": BENCHMARK, "comparison": "merged lora/base forward", **{k: record[k] for k in keys}}
     emit({**line, **setting, "merged": record["merged"]})
-    emit(
-        {
-            "benchmark": BENCHMARK,
-            "summary": True,
-            "ratio": ratio,
-            "target": TARGET,
-            "met": ratio <= TARGET,
-            "what": "merged LoRA / base forward latency",
-            "model": setting["model"],
-            "threads": record["threads"],
-        }
+    emit_summary(
+        BENCHMARK,
+        ratio=ratio,
+        target=TARGET,
+        met=ratio <= TARGET,
+        what="merged LoRA / base forward latency",
+        model=setting["model"],
+        threads=record["threads"],
     )
 
 

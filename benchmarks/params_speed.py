@@ -12,7 +12,7 @@ import os
 import subprocess
 import time
 
-from _common import REPO, arguments, emit, note
+from _common import REPO, arguments, emit, emit_summary, note
 from startup import cli
 
 BENCHMARK = "params_speed"
@@ -72,18 +72,15 @@ def main() -> None:
             "met": met,
         }
     )
-    emit(
-        {
-            "benchmark": BENCHMARK,
-            "summary": True,
-            "seconds": round(one_command, 3),
-            "target": TARGET_S,
-            "met": met,
-            "what": f"wall time of adaptbench params over {len(chosen)} methods, one swept command (peak RSS "
-            "<= 1.5 GiB)",
-            "peak_rss_gib": round(peak_gib, 3),
-            "single_commands_s": round(total, 3),
-        }
+    emit_summary(
+        BENCHMARK,
+        seconds=round(one_command, 3),
+        target=TARGET_S,
+        met=met,
+        what=f"wall time of adaptbench params over {len(chosen)} methods, one swept command (peak RSS "
+        "<= 1.5 GiB)",
+        peak_rss_gib=round(peak_gib, 3),
+        single_commands_s=round(total, 3),
     )
 
 

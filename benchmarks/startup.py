@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, arguments, emit, median_iqr, note
+from _common import REPO, arguments, emit, emit_summary, median_iqr, note
 
 BENCHMARK = "startup"
 COMMANDS = {
@@ -146,18 +146,14 @@ def main() -> None:
             **run,
         }
     )
-    emit(
-        {
-            "benchmark": BENCHMARK,
-            "summary": True,
-            "seconds": round(min(times["params roberta-base lora"]), 3),
-            "target": COMMANDS["params roberta-base lora"][1],
-            "met": all(met.values()),
-            "what": "min wall time of `adaptbench params model=roberta-base method=lora` (met: every target)",
-            "others": {n: round(min(t), 3) for n, t in times.items()}
-            | {"1-step run overhead": run["overhead_s"]},
-            "targets_met": met,
-        }
+    emit_summary(
+        BENCHMARK,
+        seconds=round(min(times["params roberta-base lora"]), 3),
+        target=COMMANDS["params roberta-base lora"][1],
+        met=all(met.values()),
+        what="min wall time of `adaptbench params model=roberta-base method=lora` (met: every target)",
+        others={n: round(min(t), 3) for n, t in times.items()} | {"1-step run overhead": run["overhead_s"]},
+        targets_met=met,
     )
 
 

@@ -18,7 +18,7 @@ import resource
 import subprocess
 import sys
 
-from _common import GPT2_LORA, arguments, comparison, emit, gpt2_setting, note
+from _common import GPT2_LORA, arguments, comparison, emit_summary, gpt2_setting, note
 
 BENCHMARK = "train_memory"
 VARIANTS = ("ours:lora", "ours:full", "peft:lora")
@@ -103,17 +103,14 @@ def main() -> None:
         theirs["ratio"],
         **setting,
     )
-    emit(
-        {
-            "benchmark": BENCHMARK,
-            "summary": True,
-            "ratio": ours["ratio"],
-            "target": theirs["ratio"],
-            "met": ours["met"],
-            "what": "peak memory LoRA / full (target: PEFT's ratio in the same run)",
-            "peaks_gib": {v: round(sorted(p)[len(p) // 2] / 2**30, 3) for v, p in peaks.items()},
-            "model": setting["model"],
-        }
+    emit_summary(
+        BENCHMARK,
+        ratio=ours["ratio"],
+        target=theirs["ratio"],
+        met=ours["met"],
+        what="peak memory LoRA / full (target: PEFT's ratio in the same run)",
+        peaks_gib={v: round(sorted(p)[len(p) // 2] / 2**30, 3) for v, p in peaks.items()},
+        model=setting["model"],
     )
 
 

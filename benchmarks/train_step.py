@@ -12,7 +12,7 @@ from _common import (
     arguments,
     build_adapted,
     comparison,
-    emit,
+    emit_summary,
     method_rows,
     note,
     threads,
@@ -59,17 +59,14 @@ def main() -> None:
             ratios[method] = comparison(
                 BENCHMARK, f"{method}/full", times[method], times["full"], target, **setting
             )
-    emit(
-        {
-            "benchmark": BENCHMARK,
-            "summary": True,
-            "ratio": ratios["lora"]["ratio"],
-            "target": TARGET,
-            "met": ratios["lora"]["ratio"] <= TARGET,
-            "what": "LoRA / full step time",
-            "others": {m: r["ratio"] for m, r in ratios.items()},
-            **setting,
-        }
+    emit_summary(
+        BENCHMARK,
+        ratio=ratios["lora"]["ratio"],
+        target=TARGET,
+        met=ratios["lora"]["ratio"] <= TARGET,
+        what="LoRA / full step time",
+        others={m: r["ratio"] for m, r in ratios.items()},
+        **setting,
     )
 
 

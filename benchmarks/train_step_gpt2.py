@@ -12,7 +12,7 @@ from _common import (
     arguments,
     build_gpt2,
     comparison,
-    emit,
+    emit_summary,
     gpt2_ids,
     gpt2_setting,
     note,
@@ -37,16 +37,13 @@ def main() -> None:
     times = time_rounds(steps, args.rounds, warmup=1, budget_s=None if args.quick else 420)
     setting["threads"] = threads()
     line = comparison(BENCHMARK, "lora/full train step", times["lora"], times["full"], TARGET, **setting)
-    emit(
-        {
-            "benchmark": BENCHMARK,
-            "summary": True,
-            "ratio": line["ratio"],
-            "target": TARGET,
-            "met": line["met"],
-            "what": "LoRA / full step time",
-            **setting,
-        }
+    emit_summary(
+        BENCHMARK,
+        ratio=line["ratio"],
+        target=TARGET,
+        met=line["met"],
+        what="LoRA / full step time",
+        **setting,
     )
 
 

@@ -22,6 +22,7 @@ from _common import (
     build_adapted,
     comparison,
     emit,
+    emit_summary,
     forward_only,
     method_rows,
     note,
@@ -107,17 +108,14 @@ def main() -> None:
     for kind, why in skipped.items():
         emit({"benchmark": BENCHMARK, "comparison": f"{kind}: ours/peft", "skipped": why})
     headline = lines["lora train_step: ours/peft"]["ratio"]
-    emit(
-        {
-            "benchmark": BENCHMARK,
-            "summary": True,
-            "ratio": headline,
-            "target": TARGET,
-            "met": all(line.get("met", True) for line in lines.values()),
-            "what": "our LoRA / PEFT LoRA train step (met: every compared ratio <= target)",
-            "others": {name: line["ratio"] for name, line in lines.items()},
-            **setting,
-        }
+    emit_summary(
+        BENCHMARK,
+        ratio=headline,
+        target=TARGET,
+        met=all(line.get("met", True) for line in lines.values()),
+        what="our LoRA / PEFT LoRA train step (met: every compared ratio <= target)",
+        others={name: line["ratio"] for name, line in lines.items()},
+        **setting,
     )
 
 
