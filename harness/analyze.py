@@ -153,8 +153,8 @@ def load_lora_run(location: str) -> LoRARun:
     them. Builds no model."""
     from safetensors import safe_open
 
-    from adaptbench.harness.export import peft_methods
     from adaptbench.harness.models import arch_config
+    from adaptbench.harness.plugin_loading import peft_methods
 
     path = Path(location)
     if not path.is_file():

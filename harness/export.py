@@ -36,10 +36,9 @@ from adaptbench.harness.checkpoint import load_trainable
 from adaptbench.harness.errors import ConfigError
 from adaptbench.harness.layout import Layout
 from adaptbench.harness.models import build_model, load_tokenizer, resolve_location
-from adaptbench.harness.plugin_loading import load_method, load_task
+from adaptbench.harness.plugin_loading import load_method, load_task, peft_methods
 from adaptbench.harness.plugins import Method, Task, adapt, head_parameter_names
 from adaptbench.harness.records import artifacts_dir, read_record
-from adaptbench.harness.registry import METHODS
 from adaptbench.methods._common import is_transposed
 from adaptbench.methods.lora import LoRAModule
 
@@ -59,11 +58,6 @@ class Rebuilt:
     layout: Layout
     model: nn.Module
     tokenizer: PreTrainedTokenizerBase
-
-
-def peft_methods() -> list[str]:
-    """The registered methods whose runs can be exported: those that declare ``Method.exports_to_peft``."""
-    return [name for name in METHODS.names() if METHODS.get(name).exports_to_peft]
 
 
 def load_run(record_path: Path) -> tuple[DictConfig, Path]:

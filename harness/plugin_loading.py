@@ -19,3 +19,8 @@ def load_method(node: Mapping) -> Method:
 
 def load_task(node: Mapping) -> Task:
     return TASKS.get(plugin_name(node)).from_config(node)
+
+
+def peft_methods() -> list[str]:
+    """The registered methods whose runs export to PEFT (``Method.exports_to_peft``)."""
+    return [name for name in METHODS.names() if METHODS.get(name).exports_to_peft]

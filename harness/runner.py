@@ -357,8 +357,9 @@ def command_line_method_settings(cfg: DictConfig) -> list[tuple[str, Any]]:
     settings = []
     for override in parse_overrides(HydraConfig.get().overrides.task):
         group, _, key = override.key_or_group.partition(".")
-        if group == "method" and key and OmegaConf.select(cfg.method, key) is not None:
-            settings.append((key, OmegaConf.select(cfg.method, key)))
+        value = OmegaConf.select(cfg.method, key) if group == "method" and key else None
+        if value is not None:
+            settings.append((key, value))
     return settings
 
 

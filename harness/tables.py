@@ -28,6 +28,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -637,13 +638,19 @@ PARAMS_PAPER_TABLES = ("table2_glue", "table3_e2e", "table4_gpt3")
 PARAMS_PRESETS = ("table2_", "table3_", "table4_")
 
 
-def _preset_choices(name: str) -> dict[str, str]:
-    """The group choices (model, method) a preset sets, its parent presets' included."""
+@cache
+def _preset(name: str) -> dict[str, Any]:
+    """A preset's YAML (conf/experiment/<name>.yaml) as a plain dict, read once."""
     from omegaconf import OmegaConf
 
     from adaptbench.harness.config_tree import CONF_DIR
 
-    node = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml"))
+    return OmegaConf.to_container(OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml"))
+
+
+def _preset_choices(name: str) -> dict[str, str]:
+    """The group choices (model, method) a preset sets, its parent presets' included."""
+    node = _preset(name)
     choices: dict[str, str] = {}
     for entry in node.get("defaults") or []:
         if isinstance(entry, str) and entry != "_self_":
@@ -661,8 +668,6 @@ def paper_variants(model: str) -> dict[str, list[list[str]]]:
     (Tables 2-4), from the presets of that model (conf/experiment/): the rows a preset lists under
     ``params_rows``, else one ``+experiment=<preset>`` per method it sweeps. Methods with none are counted at
     their YAML defaults."""
-    from omegaconf import OmegaConf
-
     from adaptbench.harness.config_tree import CONF_DIR
 
     variants: dict[str, list[list[str]]] = defaultdict(list)
@@ -672,7 +677,7 @@ def paper_variants(model: str) -> dict[str, list[list[str]]]:
         choices = _preset_choices(path.stem)
         if choices.get("model") != model:
             continue
-        rows = OmegaConf.to_container(OmegaConf.load(path)).get("params_rows")
+        rows = _preset(path.stem).get("params_rows")
         if rows:
             for method, overrides in rows.items():
                 variants[method] += [[str(o) for o in row] for row in overrides]

@@ -93,16 +93,21 @@ def read_run_records(path: Path) -> Iterator[Any]:
 def _apply_change(target: dict[str, Any], change: Any) -> None:
     """Apply a config or summary record to ``target``: its ``update`` items (a ``key`` or ``nested_key`` path and
     a JSON value) are set, then its ``remove`` items (a path) deleted."""
-    for items, removing in ((change.update, False), (change.remove, True)):
-        for item in items:
-            *parents, key = list(item.nested_key) or [item.key]
-            node = target
-            for part in parents:
-                node = node.get(part, {}) if removing else node.setdefault(part, {})
-            if removing:
-                node.pop(key, None)
-            else:
-                node[key] = json.loads(item.value_json)
+    for item in change.update:
+        node, key = _parent(target, item, create=True)
+        node[key] = json.loads(item.value_json)
+    for item in change.remove:
+        node, key = _parent(target, item, create=False)
+        node.pop(key, None)
+
+
+def _parent(target: dict[str, Any], item: Any, create: bool) -> tuple[dict[str, Any], str]:
+    """The dict that holds an item's path (created on the way when ``create``) and the path's last key."""
+    *parents, key = list(item.nested_key) or [item.key]
+    node = target
+    for part in parents:
+        node = node.setdefault(part, {}) if create else node.get(part, {})
+    return node, key
 
 
 def read_offline_run(path: Path) -> WandbRun:
