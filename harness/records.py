@@ -129,6 +129,10 @@ def result_config(cfg: DictConfig | Mapping) -> dict:
     """The resolved config minus the keys that do not change the result."""
     plain = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
     plain = {k: v for k, v in plain.items() if k not in NON_RESULT_KEYS}
+    if "dry_run" in plain:
+        # A dry run names (and finds) the record its real run writes: hashed at its default rather than dropped,
+        # since every existing record's hash was taken with "dry_run": false in it.
+        plain["dry_run"] = False
     for section, dropped in (("trainer", NON_RESULT_TRAINER_KEYS), ("method", NON_RESULT_METHOD_KEYS)):
         if isinstance(plain.get(section), dict):
             plain[section] = {k: v for k, v in plain[section].items() if k not in dropped}

@@ -63,6 +63,9 @@ def test_run_writes_one_complete_record_and_resumes(tmp_path):
     )
     assert again["config_hash"] == record["config_hash"]
     assert path.stat().st_mtime_ns == mtime
+    # A dry run of the same job names that record and finds it done.
+    planned = run(compose_run_config([*TINY, "method=lora", f"output_root={tmp_path}", "dry_run=true"]))
+    assert (planned["record"], planned["done"]) == (str(path), True)
 
 
 def test_config_hash_ignores_where_and_tracks_what():
