@@ -14,9 +14,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
-PAPER_DIR = Path(__file__).resolve().parents[1] / "results" / "paper"
+# results/paper in the checkout; package data (adaptbench.paper_tables) of an installed wheel
+PAPER_DIR = Path(str(files("adaptbench.paper_tables")))
 
 MODEL_NAMES = {
     "roberta-base": "RoBERTa-base",
