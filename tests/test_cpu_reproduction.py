@@ -124,26 +124,7 @@ def test_every_committed_record_is_a_job_of_the_committed_preset(
     assert sorted(map(str, expected - committed)) == [], "jobs of the preset with no committed record"
 
 
-# (method, task) cells of the committed run whose median does NOT clear the baseline, with the reason; README.md
-# ("What it found") has the numbers. strict: a rerun that clears one fails here until it is taken off this list
-# (and the README says so). Empty since CoLA and RTE run on their whole training sets (conf/cell/cpu_glue_minilm).
-BELOW_BASELINE: dict[tuple[str, str], str] = {}
-
-
-@pytest.mark.parametrize(
-    ("method", "task"),
-    [
-        pytest.param(
-            method,
-            task,
-            marks=[pytest.mark.xfail(strict=True, reason=BELOW_BASELINE[method, task])]
-            if (method, task) in BELOW_BASELINE
-            else [],
-        )
-        for method in ("full", "lora")
-        for task in TASKS
-    ],
-)
+@pytest.mark.parametrize(("method", "task"), [(m, t) for m in ("full", "lora") for t in TASKS])
 def test_full_and_lora_medians_beat_the_task_baseline(
     records: list[Mapping[str, Any]], method: str, task: str
 ) -> None:
