@@ -72,10 +72,10 @@ def build_adapted(
     (every parameter trainable, as a plain Hugging Face model)."""
     import torch
 
-    from adaptbench.harness.layout import Layout
-    from adaptbench.harness.models import build_model
-    from adaptbench.harness.plugin_loading import load_method
-    from adaptbench.harness.plugins import adapt
+    from adaptbench.harness.api.layout import Layout
+    from adaptbench.harness.api.loading import load_method
+    from adaptbench.harness.api.models import build_model
+    from adaptbench.harness.api.plugins import adapt
 
     cfg = compose([f"model={model}", f"method={method or 'full'}", *overrides])
     torch.manual_seed(seed)

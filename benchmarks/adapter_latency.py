@@ -39,10 +39,10 @@ def shape_option(parser) -> None:
 
 def adapted_copy(base, node: dict, budget: str | None, arch, layout, kind: str):
     """(copy of base with the method applied, the method plugin, its node with the budget's r)."""
+    from adaptbench.harness.api.loading import load_method
+    from adaptbench.harness.api.plugins import adapt
     from adaptbench.harness.latency import parse_budget
     from adaptbench.harness.latency_measure import method_for_budget, plain_node
-    from adaptbench.harness.plugin_loading import load_method
-    from adaptbench.harness.plugins import adapt
 
     node = plain_node(node) if budget is None else method_for_budget(node, parse_budget(budget), arch, layout)
     method = load_method(node)
@@ -55,11 +55,11 @@ def adapted_copy(base, node: dict, budget: str | None, arch, layout, kind: str):
 
 def measure_group(base, group: list[tuple[str, str | None]], shape, args, model_name: str) -> list[dict]:
     """One interleaved timing of the base and each (method, budget) of ``group`` at ``shape``."""
+    from adaptbench.harness.api.layout import Layout
+    from adaptbench.harness.api.models import arch_config
     from adaptbench.harness.config_tree import compose_config
     from adaptbench.harness.latency import LatencySettings
     from adaptbench.harness.latency_measure import model_kind, random_inputs, summarise, time_interleaved
-    from adaptbench.harness.layout import Layout
-    from adaptbench.harness.models import arch_config
 
     batch, seq = shape
     settings = LatencySettings(batch=batch, seq=seq, trials=args.rounds, warmup=1)
@@ -115,9 +115,9 @@ def measure_group(base, group: list[tuple[str, str | None]], shape, args, model_
 
 def main() -> None:
     args = arguments(__doc__, rounds=5, quick_rounds=2, extra=shape_option)
+    from adaptbench.harness.api.models import build_model
     from adaptbench.harness.config_tree import compose_config
     from adaptbench.harness.latency_measure import model_kind
-    from adaptbench.harness.models import build_model
 
     model_name = "tiny-gpt2" if args.quick else "gpt2-medium"
     default = "1x128,16x256" if torch.cuda.is_available() else "1x128"

@@ -32,7 +32,7 @@ TARGET = 1.05
 
 def e2e_prompts(count: int, tokenizer) -> tuple[object, list[list[int]]]:
     """The e2e task plugin and the prompt ids of its first ``count`` unique sources (as ``evaluate`` builds)."""
-    from adaptbench.harness.plugin_loading import load_task
+    from adaptbench.harness.api.loading import load_task
 
     data_dir = SHARED_DATA / "e2e"  # no trainset.csv there: the dev set stands in for the unused train split
     cfg = compose(
@@ -54,7 +54,7 @@ def e2e_prompts(count: int, tokenizer) -> tuple[object, list[list[int]]]:
 
 def main() -> None:
     args = arguments(__doc__, rounds=5, quick_rounds=2)
-    from adaptbench.harness.models import load_tokenizer
+    from adaptbench.harness.api.models import load_tokenizer
 
     if not (SHARED_DATA / "e2e" / "devset.csv").is_file():
         emit_summary(BENCHMARK, skipped=f"no E2E data at {SHARED_DATA / 'e2e'}")

@@ -41,7 +41,7 @@ def peft_model(base: torch.nn.Module, kind: str, cfg) -> torch.nn.Module:
     """PEFT's counterpart of our ``kind`` on a copy of ``base`` (sequence classification: the head trains)."""
     from peft import LoraConfig, PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
 
-    from adaptbench.harness.layout import Layout
+    from adaptbench.harness.api.layout import Layout
 
     layout = Layout.from_config(cfg.model.layout)
     if kind == "lora":

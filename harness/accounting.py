@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from torch import nn
 from transformers import PretrainedConfig
 
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.models import arch_config, build_model
-from adaptbench.harness.plugin_loading import load_method
-from adaptbench.harness.plugins import Method, adapt, head_parameter_names
+from adaptbench.harness.api.layout import Layout
+from adaptbench.harness.api.loading import load_method
+from adaptbench.harness.api.models import arch_config, build_model
+from adaptbench.harness.api.plugins import Method, adapt, head_parameter_names
 
 
 def parameter_report(model: nn.Module, method: Method, arch: PretrainedConfig, layout: Layout) -> dict:

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from adaptbench.harness.errors import ConfigError, bad_choice, bad_value
+from adaptbench.harness.api.errors import ConfigError, bad_choice, bad_value
 from adaptbench.harness.records import artifacts_dir, read_record
 
 GRID_MAX = 8  # the paper's zoomed Figure 3 shows i, j <= 8
@@ -153,8 +153,8 @@ def load_lora_run(location: str) -> LoRARun:
     them. Builds no model."""
     from safetensors import safe_open
 
-    from adaptbench.harness.models import arch_config
-    from adaptbench.harness.plugin_loading import peft_methods
+    from adaptbench.harness.api.loading import peft_methods
+    from adaptbench.harness.api.models import arch_config
 
     path = Path(location)
     if not path.is_file():

@@ -17,8 +17,8 @@ import torch
 from safetensors.torch import load_file, save
 from torch import nn
 
-from adaptbench.harness.errors import ConfigError, bad_data, bad_value
-from adaptbench.harness.plugins import head_parameter_names
+from adaptbench.harness.api.errors import ConfigError, bad_data, bad_value
+from adaptbench.harness.api.plugins import head_parameter_names
 from adaptbench.harness.records import RecordError, artifacts_dir, atomic_file, read_record
 
 

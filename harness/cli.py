@@ -9,8 +9,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.console import configure, is_verbose
-from adaptbench.harness.errors import ConfigError
 
 USAGE = """usage: adaptbench <command> [args]
 
@@ -139,8 +139,8 @@ def cmd_params(argv: Sequence[str]) -> int:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     from adaptbench.harness.accounting import count_params
+    from adaptbench.harness.api.loading import load_task
     from adaptbench.harness.config_tree import check_group_choices, compose_run_config, parse_overrides
-    from adaptbench.harness.plugin_loading import load_task
 
     check_group_choices(argv)  # every swept choice, in the one-line form, before Hydra's parser sees it
     (combinations,) = BasicSweeper.split_arguments(parse_overrides(argv), max_batch_size=None)
@@ -167,7 +167,7 @@ def cmd_quickstart(argv: Sequence[str]) -> int:
 def cmd_score(argv: Sequence[str]) -> int:
     import argparse
 
-    from adaptbench.harness.registry import TASKS
+    from adaptbench.harness.api.registry import TASKS
 
     parser = argparse.ArgumentParser(prog="adaptbench score", description="Score generated text files.")
     parser.add_argument("task", help="a generation task: e2e, webnlg, dart, ...")

@@ -16,15 +16,15 @@ from omegaconf import DictConfig, open_dict
 from transformers import PretrainedConfig, TrainingArguments
 from transformers.trainer_utils import SchedulerType
 
+from adaptbench.harness.api.errors import ConfigError, bad_choice, bad_value
+from adaptbench.harness.api.layout import Layout
+from adaptbench.harness.api.loading import load_method, load_task, plugin_name
+from adaptbench.harness.api.models import arch_config
+from adaptbench.harness.api.plugins import HARNESS_KEYS, Method, Task, typed_config
+from adaptbench.harness.api.registry import METHODS
 from adaptbench.harness.checkpoint import InitSource, init_source
 from adaptbench.harness.config_tree import forced_method_settings, group_options
-from adaptbench.harness.errors import ConfigError, bad_choice, bad_value
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.models import arch_config
-from adaptbench.harness.plugin_loading import load_method, load_task, plugin_name
-from adaptbench.harness.plugins import HARNESS_KEYS, Method, Task, typed_config
 from adaptbench.harness.records import check_path_name
-from adaptbench.harness.registry import METHODS
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")

@@ -20,8 +20,8 @@ from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from adaptbench.harness.errors import ConfigError, bad_choice
-from adaptbench.harness.registry import METHODS, TASKS
+from adaptbench.harness.api.errors import ConfigError, bad_choice
+from adaptbench.harness.api.registry import METHODS, TASKS
 
 # A real folder for a regular or editable install (Hydra and the checks below read files from it).
 CONF_DIR = Path(str(files("adaptbench.conf")))

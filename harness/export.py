@@ -32,12 +32,12 @@ from safetensors.torch import save_file
 from torch import nn
 from transformers import PreTrainedTokenizerBase, set_seed
 
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.layout import Layout
+from adaptbench.harness.api.loading import load_method, load_task, peft_methods
+from adaptbench.harness.api.models import build_model, load_tokenizer, resolve_location
+from adaptbench.harness.api.plugins import Method, Task, adapt, head_parameter_names
 from adaptbench.harness.checkpoint import load_trainable
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.models import build_model, load_tokenizer, resolve_location
-from adaptbench.harness.plugin_loading import load_method, load_task, peft_methods
-from adaptbench.harness.plugins import Method, Task, adapt, head_parameter_names
 from adaptbench.harness.records import artifacts_dir, read_record
 from adaptbench.methods._common import is_transposed
 from adaptbench.methods.lora import LoRAModule

@@ -22,6 +22,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 
+from adaptbench.harness.api.errors import ConfigError, bad_value
 from adaptbench.harness.config_tree import (
     CONF_DIR,
     GROUPS,
@@ -31,7 +32,6 @@ from adaptbench.harness.config_tree import (
     parse_overrides,
     register_plugin_configs,
 )
-from adaptbench.harness.errors import ConfigError, bad_value
 
 # Config groups of conf/latency.yaml, and presets (+experiment=table1_latency); a run's task, trainer and logger
 # play no part in a forward pass.

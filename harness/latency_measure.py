@@ -23,13 +23,13 @@ from transformers import PretrainedConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from adaptbench.harness.accounting import parameter_report
+from adaptbench.harness.api.errors import bad_value
+from adaptbench.harness.api.layout import Layout
+from adaptbench.harness.api.loading import load_method
+from adaptbench.harness.api.models import arch_config, build_model
+from adaptbench.harness.api.plugins import Method, adapt, typed_config
 from adaptbench.harness.config_tree import CONF_DIR
-from adaptbench.harness.errors import bad_value
 from adaptbench.harness.latency import LatencySettings
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.models import arch_config, build_model
-from adaptbench.harness.plugin_loading import load_method
-from adaptbench.harness.plugins import Method, adapt, typed_config
 from adaptbench.harness.records import config_hash, provenance, result_config, write_json_atomic
 from adaptbench.harness.runner import pick_device
 

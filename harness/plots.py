@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first: no 
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator  # noqa: E402
 
-from adaptbench.harness.errors import ConfigError  # noqa: E402
+from adaptbench.harness.api.errors import ConfigError  # noqa: E402
 from adaptbench.harness.paper import paper_method, paper_model  # noqa: E402
 from adaptbench.harness.tables import (  # noqa: E402
     Layout,

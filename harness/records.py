@@ -20,7 +20,7 @@ from typing import Any, Literal, TypedDict
 
 from omegaconf import DictConfig, OmegaConf
 
-from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.api.errors import ConfigError
 
 log = logging.getLogger("adaptbench")
 

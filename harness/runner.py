@@ -1,6 +1,6 @@
 """The common runner: build model -> apply method -> train -> evaluate -> measure -> write the record.
 
-It talks to methods and tasks only through their plugin interfaces (adaptbench.harness.plugins) and never names one.
+It talks to methods and tasks only through their plugin interfaces (adaptbench.harness.api.plugins) and never names one.
 Training is ``transformers.Trainer``, so DDP/FSDP/DeepSpeed under ``torchrun``/``accelerate`` come from there.
 """
 
@@ -25,16 +25,16 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainerState, TrainingArguments, set_seed
 
 from adaptbench.harness.accounting import parameter_report
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.evaluation import EvalContext
+from adaptbench.harness.api.models import arch_config, build_model, load_tokenizer
+from adaptbench.harness.api.plugins import adapt
 from adaptbench.harness.checkpoint import load_trainable, safetensors_problem, save_trainable
 from adaptbench.harness.config import RunPlan, TrainerConfig, validate
 from adaptbench.harness.config_tree import parse_overrides
 from adaptbench.harness.console import close_job_log, is_verbose, job_log, say
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.evaluation import EvalContext
 from adaptbench.harness.locking import job_lock
 from adaptbench.harness.loggers import is_main_rank, open_logger
-from adaptbench.harness.models import arch_config, build_model, load_tokenizer
-from adaptbench.harness.plugins import adapt
 from adaptbench.harness.progress import JobProgress
 from adaptbench.harness.records import (
     RECORD_VERSION,

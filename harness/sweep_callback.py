@@ -79,10 +79,10 @@ def job_record_path(job: Path, cfg: DictConfig) -> Path:
     """Where the runner put the record of the job saved in ``job`` (``runner.plan_job``): its config less the
     ``++method.<key>`` settings its method lacks (dropped by the job), its hash with the upstream record's when it
     started from one (``init_from``; a job whose ``init_from`` was refused wrote its failure record without)."""
+    from adaptbench.harness.api.errors import ConfigError
     from adaptbench.harness.checkpoint import init_source
     from adaptbench.harness.config import drop_settings_the_method_lacks
     from adaptbench.harness.config_tree import forced_method_settings
-    from adaptbench.harness.errors import ConfigError
 
     overrides = job / ".hydra" / "overrides.yaml"
     upstream = None

@@ -34,8 +34,8 @@ from typing import Any
 
 from hydra.errors import HydraException
 
+from adaptbench.harness.api.errors import ConfigError, bad_choice
 from adaptbench.harness.config_tree import NAMING_KEYS
-from adaptbench.harness.errors import ConfigError, bad_choice
 from adaptbench.harness.paper import (
     PAPER_METHOD_ALIASES,
     PaperRow,

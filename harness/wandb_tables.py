@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adaptbench.harness.errors import ConfigError, bad_value
+from adaptbench.harness.api.errors import ConfigError, bad_value
 from adaptbench.harness.loggers import NESTED_CONFIG_KEY
 from adaptbench.harness.records import RECORD_VERSION, config_hash
 from adaptbench.harness.tables import TableText, build_rows, split_by_layout

@@ -1,4 +1,4 @@
-"""In-tree adaptation methods. Importing this package registers every one of them (``adaptbench.harness.registry``)."""
+"""In-tree adaptation methods. Importing this package registers every one of them (``adaptbench.harness.api.registry``)."""
 
 from adaptbench.methods import adapters, baselines, compose, lora, prefix
 

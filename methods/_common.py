@@ -10,8 +10,7 @@ from torch import nn
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, PretrainedConfig
 from transformers.pytorch_utils import Conv1D
 
-from adaptbench.harness.errors import bad_value
-from adaptbench.harness.layout import Layout
+from adaptbench.harness.api import Layout, bad_value
 
 
 def n_layers(arch: PretrainedConfig) -> int:
@@ -68,7 +67,7 @@ def meta_model(arch: PretrainedConfig) -> nn.Module:
 
     Formulas that cannot be written from config numbers alone without model-specific knowledge (all
     parameters, biases, one block, an FFN shape) count on this. It is the causal LM when ``arch.architectures``
-    names one (``adaptbench.harness.models.arch_config`` sets it for generation tasks), else the sequence classifier.
+    names one (``adaptbench.harness.api.models.arch_config`` sets it for generation tasks), else the sequence classifier.
     """
     key = arch.to_json_string(use_diff=False)
     if key not in _META_CACHE:

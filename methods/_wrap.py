@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 from torch import nn
 
-from adaptbench.harness.layout import Layout, Target, set_submodule
+from adaptbench.harness.api import Layout, Target, set_submodule
 
 
 def wrap_targets(

@@ -28,10 +28,7 @@ import torch
 from torch import nn
 from transformers import PretrainedConfig
 
-from adaptbench.harness.errors import bad_choice, bad_value
-from adaptbench.harness.layout import Layout, set_submodule
-from adaptbench.harness.plugins import Method
-from adaptbench.harness.registry import register_method
+from adaptbench.harness.api import Layout, Method, bad_choice, bad_value, register_method, set_submodule
 from adaptbench.methods._common import check_positive, hidden_size, n_layers
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {

@@ -5,10 +5,7 @@ from __future__ import annotations
 from torch import nn
 from transformers import PretrainedConfig
 
-from adaptbench.harness.errors import bad_value
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.plugins import Method, head_parameter_names
-from adaptbench.harness.registry import register_method
+from adaptbench.harness.api import Layout, Method, bad_value, head_parameter_names, register_method
 from adaptbench.methods._common import meta_model, n_layers
 
 

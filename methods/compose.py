@@ -15,10 +15,15 @@ from typing import Any
 from torch import nn
 from transformers import PretrainedConfig
 
-from adaptbench.harness.errors import ConfigError, bad_value
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.plugins import HARNESS_KEYS, Method
-from adaptbench.harness.registry import METHODS, register_method
+from adaptbench.harness.api import (
+    HARNESS_KEYS,
+    METHODS,
+    ConfigError,
+    Layout,
+    Method,
+    bad_value,
+    register_method,
+)
 
 
 def takes_input_positions(method: Method) -> bool:

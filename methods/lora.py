@@ -14,10 +14,15 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PretrainedConfig
 
-from adaptbench.harness.errors import bad_choice, bad_value
-from adaptbench.harness.layout import Layout, Target, set_submodule
-from adaptbench.harness.plugins import Method
-from adaptbench.harness.registry import register_method
+from adaptbench.harness.api import (
+    Layout,
+    Method,
+    Target,
+    bad_choice,
+    bad_value,
+    register_method,
+    set_submodule,
+)
 from adaptbench.methods._common import (
     check_positive,
     check_targets,

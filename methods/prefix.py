@@ -10,10 +10,7 @@ from typing import Any, ClassVar
 from torch import nn
 from transformers import PretrainedConfig
 
-from adaptbench.harness.errors import bad_choice, bad_value
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.plugins import Method
-from adaptbench.harness.registry import register_method
+from adaptbench.harness.api import Layout, Method, bad_choice, bad_value, register_method
 from adaptbench.methods._common import check_non_negative, hidden_size, n_layers
 from adaptbench.methods.virtual_tokens import (
     INITS,

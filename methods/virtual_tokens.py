@@ -19,8 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.layout import Layout
+from adaptbench.harness.api import ConfigError, Layout
 
 ATTR = "virtual_tokens"
 # How the trainable vectors start: what real tokens produce where the vectors go (Li & Liang 2021, Sec. 7.2:

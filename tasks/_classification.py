@@ -10,9 +10,7 @@ import numpy as np
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from adaptbench.harness.errors import bad_data
-from adaptbench.harness.evaluation import EvalContext, predict_logits
-from adaptbench.harness.plugins import Task
+from adaptbench.harness.api import EvalContext, Task, bad_data, predict_logits
 
 
 def read_data_text(path: Path) -> str:

@@ -24,9 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import DataCollatorForSeq2Seq, LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
 
-from adaptbench.harness.errors import ConfigError, bad_data, bad_value
-from adaptbench.harness.evaluation import EvalContext
-from adaptbench.harness.plugins import Task
+from adaptbench.harness.api import ConfigError, EvalContext, Task, bad_data, bad_value
 from adaptbench.tasks.metrics.coco import require_java
 
 if TYPE_CHECKING:  # ``datasets`` loads only when a dataset is built, not to count parameters

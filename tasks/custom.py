@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adaptbench.harness.errors import ConfigError, bad_choice, bad_data, bad_value
-from adaptbench.harness.registry import register_task
+from adaptbench.harness.api import ConfigError, bad_choice, bad_data, bad_value, register_task
 from adaptbench.tasks._classification import SequenceTask
 from adaptbench.tasks._generation import GenerationConfig, GenerationTask
 from adaptbench.tasks.metrics.coco import meteor_score, require_java

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from adaptbench.harness.errors import ConfigError, bad_data
-from adaptbench.harness.registry import register_task
+from adaptbench.harness.api import ConfigError, bad_data, register_task
 from adaptbench.tasks._classification import SequenceTask, read_data_text
 from adaptbench.tasks.metrics.glue import GLUE_MAIN_METRIC, glue_metric
 

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adaptbench.harness.errors import ConfigError, bad_choice, bad_data
-from adaptbench.harness.registry import register_task
+from adaptbench.harness.api import ConfigError, bad_choice, bad_data, register_task
 from adaptbench.tasks._generation import (
     GenerationConfig,
     GenerationTask,

@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adaptbench.harness.errors import ConfigError, bad_data, bad_value
-from adaptbench.harness.models import resolve_location
-from adaptbench.harness.registry import register_task
+from adaptbench.harness.api import ConfigError, bad_data, bad_value, register_task, resolve_location
 from adaptbench.tasks._classification import SequenceTask, read_data_text
 from adaptbench.tasks.metrics.glue import accuracy, pearson_spearman
 

@@ -11,11 +11,11 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from adaptbench.harness.api.layout import Layout
+from adaptbench.harness.api.loading import load_method
+from adaptbench.harness.api.models import build_model
+from adaptbench.harness.api.plugins import Method, adapt
 from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.models import build_model
-from adaptbench.harness.plugin_loading import load_method
-from adaptbench.harness.plugins import Method, adapt
 
 TINY = ["tiny-roberta", "tiny-gpt2", "tiny-deberta-v2", "tiny-bert"]
 

@@ -13,8 +13,8 @@ from _methods_util import TINY, batch, build, compose_cfg, logits
 from torch import nn
 
 from adaptbench.harness.accounting import count_params
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.plugin_loading import load_method
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.loading import load_method
 from adaptbench.methods.adapters import AdaptedModule, Adapter, PfeifferLayerNorm
 
 KIND = {"tiny-llama": "generation", "tiny-gpt2": "generation"}

@@ -17,12 +17,12 @@ from transformers import set_seed
 
 from adaptbench.harness import cli
 from adaptbench.harness.analyze import amplification, subspace_similarity
+from adaptbench.harness.api.layout import Layout
+from adaptbench.harness.api.loading import load_method
+from adaptbench.harness.api.models import build_model
+from adaptbench.harness.api.plugins import adapt
 from adaptbench.harness.checkpoint import save_trainable
 from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.models import build_model
-from adaptbench.harness.plugin_loading import load_method
-from adaptbench.harness.plugins import adapt
 from adaptbench.harness.records import artifacts_dir, record_path, write_json_atomic
 from adaptbench.harness.runner import run
 from adaptbench.methods.lora import LoRABranch, LoRAConfig

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.config import validate
 from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.errors import ConfigError
 from conftest import run_cli
 
 

@@ -16,11 +16,11 @@ from _methods_util import METHOD_CASES, batch, build, logits, method_batch
 from omegaconf import OmegaConf
 
 from adaptbench.harness.accounting import parameter_report
+from adaptbench.harness.api.evaluation import EvalContext
+from adaptbench.harness.api.loading import load_method, load_task
+from adaptbench.harness.api.models import arch_config, build_model, load_tokenizer
+from adaptbench.harness.api.registry import METHODS, TASKS, PluginError, Registry
 from adaptbench.harness.config_tree import CONF_DIR, compose_run_config
-from adaptbench.harness.evaluation import EvalContext
-from adaptbench.harness.models import arch_config, build_model, load_tokenizer
-from adaptbench.harness.plugin_loading import load_method, load_task
-from adaptbench.harness.registry import METHODS, TASKS, PluginError, Registry
 from conftest import SHARED_DATA, run_cli
 
 # Methods whose adapted model computes exactly the base model's function before training (zero-initialised B or
@@ -160,10 +160,13 @@ def test_task_yaml_is_valid_for_its_plugin(path: Path) -> None:
 
 
 def test_a_method_without_formula_params_is_refused_at_registration() -> None:
-    from adaptbench.harness.plugins import Method
+    from adaptbench.harness.api.plugins import Method
 
     registry = Registry(
-        "method", "adaptbench.methods-test", "adaptbench.methods", base="adaptbench.harness.plugins:Method"
+        "method",
+        "adaptbench.methods-test",
+        "adaptbench.methods",
+        base="adaptbench.harness.api.plugins:Method",
     )
 
     class Incomplete(Method):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import adaptbench.tasks  # noqa: F401  (registers the tasks)
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.registry import TASKS
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.registry import TASKS
 from adaptbench.tasks.evaluate_modules import EVALUATE_MODULES, evaluate_module_path
 from adaptbench.tasks.metrics.coco import MeteorScorer
 from adaptbench.tasks.metrics.glue import GLUE_METRICS, glue_metric

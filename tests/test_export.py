@@ -15,14 +15,14 @@ from scipy.stats import pearsonr
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from adaptbench.harness import cli
+from adaptbench.harness.api.evaluation import EvalContext, predict_logits
+from adaptbench.harness.api.layout import Layout
+from adaptbench.harness.api.loading import load_method, load_task
+from adaptbench.harness.api.models import build_model, load_tokenizer
+from adaptbench.harness.api.plugins import adapt
 from adaptbench.harness.checkpoint import load_trainable, save_trainable
 from adaptbench.harness.config import validate
 from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.evaluation import EvalContext, predict_logits
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.models import build_model, load_tokenizer
-from adaptbench.harness.plugin_loading import load_method, load_task
-from adaptbench.harness.plugins import adapt
 from adaptbench.harness.records import artifacts_dir, record_path, write_json_atomic
 from adaptbench.harness.runner import prepare_data, run
 from adaptbench.methods.lora import LoRAModule

@@ -8,7 +8,10 @@ import pytest
 import torch
 from test_cli_errors import assert_one_line_error
 
-from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.layout import Layout
+from adaptbench.harness.api.loading import load_method
+from adaptbench.harness.api.models import arch_config
 from adaptbench.harness.latency import LatencySettings, compose_latency_config, parse_budget
 from adaptbench.harness.latency_measure import (
     build_pair,
@@ -17,9 +20,6 @@ from adaptbench.harness.latency_measure import (
     nearest_width,
     random_inputs,
 )
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.models import arch_config
-from adaptbench.harness.plugin_loading import load_method
 from adaptbench.methods.lora import LoRAModule
 from conftest import run_cli
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from _methods_util import TINY, batch, build, compose_cfg, logits
 
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.plugin_loading import load_method
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.loading import load_method
 from adaptbench.methods.lora import LoRABranch, LoRAConfig, LoRAModule
 
 ALL = "method.targets=[q,k,v,o,ffn_in,ffn_out]"

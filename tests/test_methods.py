@@ -8,11 +8,11 @@ import pytest
 import torch
 from _methods_util import METHOD_CASES, TINY, batch, build, compose_cfg, method_batch
 
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.layout import Layout
-from adaptbench.harness.models import arch_config
-from adaptbench.harness.plugin_loading import load_method
-from adaptbench.harness.plugins import head_parameter_names
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.layout import Layout
+from adaptbench.harness.api.loading import load_method
+from adaptbench.harness.api.models import arch_config
+from adaptbench.harness.api.plugins import head_parameter_names
 
 METHODS = sorted(METHOD_CASES)
 OVERRIDES = METHOD_CASES

@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.api.errors import ConfigError
 from adaptbench.tasks.metrics.glue import (
     GLUE_MAIN_METRIC,
     GLUE_METRICS,

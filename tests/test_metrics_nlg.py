@@ -18,8 +18,8 @@ import pytest
 from sacrebleu.metrics import BLEU
 
 import adaptbench.tasks  # noqa: F401  (registers the tasks)
-from adaptbench.harness.errors import ConfigError, DataError
-from adaptbench.harness.registry import TASKS
+from adaptbench.harness.api.errors import ConfigError, DataError
+from adaptbench.harness.api.registry import TASKS
 from adaptbench.tasks._generation import read_hyps
 from adaptbench.tasks.metrics.coco import MeteorScorer
 from adaptbench.tasks.metrics.mteval import NIST_BETA, corpus_bleu_e2e, corpus_nist

@@ -7,7 +7,7 @@ import matplotlib.image
 import pytest
 from _records_util import latency_record, run_record, write_records
 
-from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.plots import main, score_vs_params
 from adaptbench.harness.records import write_json_atomic
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.registry import METHODS, Registry
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.registry import METHODS, Registry
 from conftest import run_cli
 
 PLUGIN = '''
 from dataclasses import dataclass
 
-from adaptbench.harness.plugins import Method
+from adaptbench.harness.api.plugins import Method
 
 
 @dataclass

@@ -7,8 +7,8 @@ import pytest
 import torch
 from _methods_util import batch, build, compose_cfg, method_batch
 
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.plugin_loading import load_method
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.loading import load_method
 from adaptbench.methods.virtual_tokens import insert_virtual_tokens, positions_left
 
 V = 30522  # the tiny models' vocabulary

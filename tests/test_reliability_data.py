@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+from adaptbench.harness.api.errors import ConfigError, DataError
+from adaptbench.harness.api.loading import load_task
 from adaptbench.harness.checkpoint import load_trainable, save_trainable
 from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.errors import ConfigError, DataError
-from adaptbench.harness.plugin_loading import load_task
 from adaptbench.harness.runner import plan_job
 from conftest import run_cli
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from adaptbench.harness.api.errors import ConfigError, DataError
 from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.errors import ConfigError, DataError
 from adaptbench.harness.records import artifacts_dir, write_json_atomic
 from adaptbench.harness.runner import EvalTracker, plan_job, run
 

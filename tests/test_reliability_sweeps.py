@@ -16,8 +16,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from adaptbench.harness import runner
+from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.config_tree import check_run_overrides, compose_run_config
-from adaptbench.harness.errors import ConfigError
 from adaptbench.harness.records import selection_value
 from adaptbench.harness.runner import JobFailed, finished_record, plan_job, run
 from conftest import CLI, REPO

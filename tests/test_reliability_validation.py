@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from adaptbench.harness import runner
+from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.errors import ConfigError
 from adaptbench.harness.runner import plan_job, run
 from conftest import run_cli
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.errors import ConfigError
 from adaptbench.harness.records import artifacts_dir, config_hash, write_json_atomic
 from adaptbench.harness.runner import EvalTracker, run
 from conftest import run_cli
@@ -136,11 +136,11 @@ def test_init_from_loads_the_method_tensors_not_the_head(tmp_path):
     import torch
     from safetensors.torch import load_file
 
+    from adaptbench.harness.api.layout import Layout
+    from adaptbench.harness.api.loading import load_method
+    from adaptbench.harness.api.models import build_model
+    from adaptbench.harness.api.plugins import adapt
     from adaptbench.harness.checkpoint import init_source, load_trainable
-    from adaptbench.harness.layout import Layout
-    from adaptbench.harness.models import build_model
-    from adaptbench.harness.plugin_loading import load_method
-    from adaptbench.harness.plugins import adapt
 
     cfg = compose_run_config([*TINY, "method=lora", f"output_root={tmp_path}", "trainer.save_trainable=true"])
     run(cfg)

@@ -13,7 +13,7 @@ import pytest
 from _records_util import latency_record, run_record, write_records
 
 from adaptbench.harness import config_tree
-from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.paper import method_labels, read_paper_table
 from adaptbench.harness.records import config_hash, write_json_atomic
 from adaptbench.harness.tables import (

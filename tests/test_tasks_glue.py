@@ -14,11 +14,11 @@ from torch import nn
 from transformers import AutoTokenizer
 
 import adaptbench.tasks  # noqa: F401  (registers the tasks)
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.evaluation import EvalContext
+from adaptbench.harness.api.models import resolve_location
+from adaptbench.harness.api.registry import TASKS
 from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.evaluation import EvalContext
-from adaptbench.harness.models import resolve_location
-from adaptbench.harness.registry import TASKS
 from adaptbench.harness.runner import run
 from conftest import run_cli
 

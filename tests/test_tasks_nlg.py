@@ -9,12 +9,12 @@ import torch
 from datasets import DatasetDict
 
 import adaptbench.tasks  # noqa: F401  (registers the tasks)
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.models import build_model, load_tokenizer
+from adaptbench.harness.api.plugins import adapt
+from adaptbench.harness.api.registry import TASKS
 from adaptbench.harness.config import validate
 from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.models import build_model, load_tokenizer
-from adaptbench.harness.plugins import adapt
-from adaptbench.harness.registry import TASKS
 from adaptbench.harness.runner import prepare_data, run
 from adaptbench.tasks._generation import GeneratedNoRepeatNGram
 from adaptbench.tasks.metrics.nlg import E2E_METRICS, WEBNLG_DART_METRICS

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from adaptbench.harness.api.models import load_tokenizer
 from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.models import load_tokenizer
 from adaptbench.harness.records import read_record
 from adaptbench.harness.runner import plan_job, prepare_data, run
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adaptbench.harness.errors import bad_choice
+from adaptbench.harness.api import bad_choice
 
 EVALUATE_MODULES = {
     "glue": "adaptbench_glue",

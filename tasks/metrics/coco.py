@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.api import ConfigError
 
 if TYPE_CHECKING:
     from pycocoevalcap.meteor.meteor import Meteor

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from adaptbench.harness.errors import bad_choice
+from adaptbench.harness.api import bad_choice
 
 MetricFn = Callable[[ArrayLike, ArrayLike], dict[str, float]]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.api import ConfigError
 from adaptbench.tasks.metrics.coco import MeteorScorer, coco_scores, meteor_score
 from adaptbench.tasks.metrics.mteval import corpus_bleu_e2e, corpus_nist, ref_streams
 

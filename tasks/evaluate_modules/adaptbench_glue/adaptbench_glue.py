@@ -3,7 +3,7 @@
 import datasets
 import evaluate
 
-from adaptbench.harness.errors import bad_choice
+from adaptbench.harness.api import bad_choice
 from adaptbench.tasks.metrics.glue import GLUE_METRICS, glue_metric
 
 _DESCRIPTION = """Accuracy (MNLI, SST-2, QNLI, RTE), accuracy and F1 (MRPC, QQP), Matthews correlation (CoLA),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from adaptbench.harness.errors import bad_choice
+from adaptbench.harness.api.errors import bad_choice
 
 LAYERNORM_POSITIONS = ("post", "pre")
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from adaptbench.harness.errors import ConfigError, bad_choice
+from adaptbench.harness.api.errors import ConfigError, bad_choice
 
 
 class PluginError(ConfigError):
@@ -122,9 +122,9 @@ class Registry:
 
 
 METHODS = Registry(
-    "method", "adaptbench.methods", "adaptbench.methods", base="adaptbench.harness.plugins:Method"
+    "method", "adaptbench.methods", "adaptbench.methods", base="adaptbench.harness.api.plugins:Method"
 )
-TASKS = Registry("task", "adaptbench.tasks", "adaptbench.tasks", base="adaptbench.harness.plugins:Task")
+TASKS = Registry("task", "adaptbench.tasks", "adaptbench.tasks", base="adaptbench.harness.api.plugins:Task")
 
 register_method = METHODS.register
 register_task = TASKS.register

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from adaptbench.harness.plugins import Method, Task
-from adaptbench.harness.registry import METHODS, TASKS
+from adaptbench.harness.api.plugins import Method, Task
+from adaptbench.harness.api.registry import METHODS, TASKS
 
 
 def plugin_name(node: Mapping) -> str:

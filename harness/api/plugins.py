@@ -18,8 +18,8 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 from transformers import DataCollatorWithPadding, PretrainedConfig, PreTrainedTokenizerBase
 
-from adaptbench.harness.errors import ConfigError
-from adaptbench.harness.layout import Layout
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.layout import Layout
 
 # Keys a method/task YAML may carry besides its plugin's hyperparameters: its name, the registry key of the
 # plugin that implements it (``lora_pe`` is the ``compose`` plugin) and, for methods, the default learning rate
@@ -152,7 +152,7 @@ class Task(Plugin):
     def evaluate(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: Any) -> dict:
         """Metrics of ``model`` on the tokenised evaluation splits ``data`` (a DatasetDict without ``train``;
         ``validation`` always, plus e.g. ``validation_mismatched``). ``ctx`` is an
-        ``adaptbench.harness.evaluation.EvalContext``."""
+        ``adaptbench.harness.api.evaluation.EvalContext``."""
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:

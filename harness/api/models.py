@@ -24,7 +24,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from adaptbench.harness.errors import ConfigError
+from adaptbench.harness.api.errors import ConfigError
 
 MODEL_CLASSES = {
     "classification": AutoModelForSequenceClassification,
