@@ -4,7 +4,7 @@ harness's way, alternating timing, and the JSON line of one comparison.
 Each comparison is timed alternately in one process (A, B, A, B...), so machine noise (other processes on a
 shared machine) hits both alike; the line holds the median ratio and the interquartile range of the paired
 ratios (B / A of the same round), the noise against which to read it. The statistics are the latency command's
-(``adaptbench.harness.latency_measure.median_and_iqr``).
+(``adaptbench.harness.measure.timing.median_and_iqr``).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def note(text: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- models
 def compose(overrides: Sequence[str]) -> Any:
-    from adaptbench.harness.config_tree import compose_run_config
+    from adaptbench.harness.config.tree import compose_run_config
 
     return compose_run_config(list(overrides))
 
@@ -182,7 +182,7 @@ def time_rounds(
 
 
 def median_iqr(values: Sequence[float]) -> tuple[float, float]:
-    from adaptbench.harness.latency_measure import median_and_iqr
+    from adaptbench.harness.measure.timing import median_and_iqr
 
     return median_and_iqr(values)
 

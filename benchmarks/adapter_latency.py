@@ -41,8 +41,8 @@ def adapted_copy(base, node: dict, budget: str | None, arch, layout, kind: str):
     """(copy of base with the method applied, the method plugin, its node with the budget's r)."""
     from adaptbench.harness.api.loading import load_method
     from adaptbench.harness.api.plugins import adapt
-    from adaptbench.harness.latency import parse_budget
-    from adaptbench.harness.latency_measure import method_for_budget, plain_node
+    from adaptbench.harness.measure.latency import parse_budget
+    from adaptbench.harness.measure.timing import method_for_budget, plain_node
 
     node = plain_node(node) if budget is None else method_for_budget(node, parse_budget(budget), arch, layout)
     method = load_method(node)
@@ -57,9 +57,9 @@ def measure_group(base, group: list[tuple[str, str | None]], shape, args, model_
     """One interleaved timing of the base and each (method, budget) of ``group`` at ``shape``."""
     from adaptbench.harness.api.layout import Layout
     from adaptbench.harness.api.models import arch_config
-    from adaptbench.harness.config_tree import compose_config
-    from adaptbench.harness.latency import LatencySettings
-    from adaptbench.harness.latency_measure import model_kind, random_inputs, summarise, time_interleaved
+    from adaptbench.harness.config.tree import compose_config
+    from adaptbench.harness.measure.latency import LatencySettings
+    from adaptbench.harness.measure.timing import model_kind, random_inputs, summarise, time_interleaved
 
     batch, seq = shape
     settings = LatencySettings(batch=batch, seq=seq, trials=args.rounds, warmup=1)
@@ -116,8 +116,8 @@ def measure_group(base, group: list[tuple[str, str | None]], shape, args, model_
 def main() -> None:
     args = arguments(__doc__, rounds=5, quick_rounds=2, extra=shape_option)
     from adaptbench.harness.api.models import build_model
-    from adaptbench.harness.config_tree import compose_config
-    from adaptbench.harness.latency_measure import model_kind
+    from adaptbench.harness.config.tree import compose_config
+    from adaptbench.harness.measure.timing import model_kind
 
     model_name = "tiny-gpt2" if args.quick else "gpt2-medium"
     default = "1x128,16x256" if torch.cuda.is_available() else "1x128"

@@ -1,6 +1,6 @@
 """Forward latency of merged LoRA / the unadapted base: GPT-2 medium built from its config (random weights),
 batch 1, 128 tokens, |Θ| = 11M (the LoRA paper's Table 1 column). One point of ``adaptbench latency``: the
-measurement is ``adaptbench.harness.latency_measure.measure`` itself (base and merged model taking turns in one
+measurement is ``adaptbench.harness.measure.timing.measure`` itself (base and merged model taking turns in one
 process; its record goes to a temporary folder, the JSON line holds what matters). Target: <= 1.01 (a merged
 model is the base architecture).
 
@@ -19,8 +19,8 @@ TARGET = 1.01
 
 def main() -> None:
     args = arguments(__doc__, rounds=20, quick_rounds=5)
-    from adaptbench.harness.latency import compose_latency_config
-    from adaptbench.harness.latency_measure import measure
+    from adaptbench.harness.measure.latency import compose_latency_config
+    from adaptbench.harness.measure.timing import measure
 
     setting = gpt2_setting(args.quick)
     overrides = [

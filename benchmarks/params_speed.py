@@ -20,7 +20,7 @@ TARGET_S, TARGET_GIB = 30.0, 1.5
 
 
 def methods() -> list[str]:
-    from adaptbench.harness.config_tree import group_options
+    from adaptbench.harness.config.tree import group_options
 
     return list(group_options("method"))
 

@@ -34,9 +34,9 @@ t0 = time.perf_counter(); marks = {}
 def lap(name):
     global t0
     now = time.perf_counter(); marks[name] = marks.get(name, 0.0) + now - t0; t0 = now
-from adaptbench.harness import runner
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.loggers import open_logger
+from adaptbench.harness.run import job as runner
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.run.loggers import open_logger
 lap("imports")
 def timed(name, fn):
     def wrapper(*a, **k):

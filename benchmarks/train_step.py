@@ -30,7 +30,7 @@ OVERRIDES = {
 
 
 def all_methods() -> list[str]:
-    from adaptbench.harness.config_tree import group_options
+    from adaptbench.harness.config.tree import group_options
 
     return list(group_options("method"))
 

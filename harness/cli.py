@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from adaptbench.harness.api.errors import ConfigError
-from adaptbench.harness.console import configure, is_verbose
+from adaptbench.harness.run.console import configure, is_verbose
 
 USAGE = """usage: adaptbench <command> [args]
 
@@ -44,7 +44,7 @@ RUN_EXAMPLES = """examples:
 def run_help() -> str:
     """``adaptbench run --help``: the groups and their choices, the common settings, examples (Hydra's own help
     lists its internal groups too; ``--hydra-help`` still shows Hydra's)."""
-    from adaptbench.harness.config_tree import GROUPS, group_options
+    from adaptbench.harness.config.tree import GROUPS, group_options
 
     lines = [
         "usage: adaptbench run [-m] [group=choice ...] [key=value ...] [--cfg job] [-v]",
@@ -67,7 +67,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     import hydra
     from omegaconf import DictConfig
 
-    from adaptbench.harness.config_tree import CONF_DIR, check_run_overrides
+    from adaptbench.harness.config.tree import CONF_DIR, check_run_overrides
 
     if "--help" in argv or "-h" in argv:
         print(run_help())
@@ -78,9 +78,9 @@ def cmd_run(argv: Sequence[str]) -> int:
     def hydra_job(cfg: DictConfig) -> float | None:
         """One job. Returns the record's selection value, for a Hydra sweeper that optimises (Optuna, Ax).
         Imports here, not above: --help and --cfg need no torch."""
-        from adaptbench.harness.locking import JobRunning
-        from adaptbench.harness.records import selection_value
-        from adaptbench.harness.runner import JobFailed, in_sweep, job_label, run
+        from adaptbench.harness.records.schema import selection_value
+        from adaptbench.harness.run.job import JobFailed, in_sweep, job_label, run
+        from adaptbench.harness.run.locks import JobRunning
 
         try:
             result = run(cfg)
@@ -119,7 +119,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         argv = [*multirun, *quiet, *(a for a in argv if a not in multirun)]
     sys.argv = ["adaptbench", *argv]
     hydra_job()
-    from adaptbench.harness.sweep_callback import failed_jobs
+    from adaptbench.harness.report.sweep import failed_jobs
 
     return 1 if failed_jobs() else 0
 
@@ -138,9 +138,9 @@ def cmd_params(argv: Sequence[str]) -> int:
     that dominate a count are paid once). Every combination is composed, and so checked, before any is built."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    from adaptbench.harness.accounting import count_params
+    from adaptbench.harness.api.accounting import count_params
     from adaptbench.harness.api.loading import load_task
-    from adaptbench.harness.config_tree import check_group_choices, compose_run_config, parse_overrides
+    from adaptbench.harness.config.tree import check_group_choices, compose_run_config, parse_overrides
 
     check_group_choices(argv)  # every swept choice, in the one-line form, before Hydra's parser sees it
     (combinations,) = BasicSweeper.split_arguments(parse_overrides(argv), max_batch_size=None)
@@ -190,11 +190,11 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int] | str] = {
     "quickstart": cmd_quickstart,
     "params": cmd_params,
     "score": cmd_score,
-    "table": "adaptbench.harness.tables:main",
-    "plot": "adaptbench.harness.plots:main",
-    "latency": "adaptbench.harness.latency:main",
-    "export": "adaptbench.harness.export:main",
-    "analyze": "adaptbench.harness.analyze:main",
+    "table": "adaptbench.harness.report.tables:main",
+    "plot": "adaptbench.harness.report.plots:main",
+    "latency": "adaptbench.harness.measure.latency:main",
+    "export": "adaptbench.harness.measure.export:main",
+    "analyze": "adaptbench.harness.measure.analyze:main",
 }
 
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from omegaconf import OmegaConf
 
-from adaptbench.harness.config_tree import CONF_DIR, compose_run_config
-from adaptbench.harness.report import comparison_table, print_table
-from adaptbench.harness.runner import run
+from adaptbench.harness.config.tree import CONF_DIR, compose_run_config
+from adaptbench.harness.report.quickstart import comparison_table, print_table
+from adaptbench.harness.run.job import run
 
 
 def quickstart(extra_overrides: Sequence[str] = ()) -> list[dict]:

@@ -20,6 +20,7 @@ from adaptbench.harness.api import (
     METHODS,
     ConfigError,
     Layout,
+    LowRankUpdate,
     Method,
     bad_value,
     register_method,
@@ -109,6 +110,9 @@ class Compose(Method):
             return example
 
         return chained
+
+    def low_rank_updates(self, model: nn.Module) -> list[LowRankUpdate]:
+        return [u for c in self.components for u in c.low_rank_updates(model)]
 
     def merge(self, model: nn.Module) -> None:
         for c in self.components:

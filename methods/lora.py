@@ -16,6 +16,7 @@ from transformers import PretrainedConfig
 
 from adaptbench.harness.api import (
     Layout,
+    LowRankUpdate,
     Method,
     Target,
     bad_choice,
@@ -182,6 +183,30 @@ class LoRA(Method):
         """r·(d_in + d_out) per adapted matrix and block: 2·L̂_LoRA·d·r when all targets are d x d."""
         per_block = sum(sum(target_dims(arch, layout, t)) for t in self.cfg.targets)
         return n_layers(arch) * self.cfg.r * per_block
+
+    def low_rank_updates(self, model: nn.Module) -> list[LowRankUpdate]:
+        updates = []
+        for path, m in model.named_modules():
+            if not isinstance(m, LoRAModule):
+                continue
+            weight = m.base.weight.detach()
+            weight = weight.T if is_transposed(m.base) else weight
+            for name, branch in m.lora.items():
+                lo, hi = m.spans[name]
+                updates.append(
+                    LowRankUpdate(
+                        module=path,
+                        target=name,
+                        lora_A=branch.lora_A,
+                        lora_B=branch.lora_B,
+                        alpha=self.cfg.alpha,
+                        dropout=self.cfg.dropout,
+                        weight=weight[lo:hi],
+                        whole=(hi - lo) == m.d_out,
+                        transposed=is_transposed(m.base),
+                    )
+                )
+        return updates
 
     def merge(self, model: nn.Module) -> None:
         """Fold every B A into its frozen weight and put the original module back in the wrapper's place: the

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adaptbench.harness.records import RECORD_VERSION, write_json_atomic
+from adaptbench.harness.records.schema import RECORD_VERSION
+from adaptbench.harness.records.store import write_json_atomic
 
 METHOD_PARAMS = {"full": 22_713_216, "bitfit": 26_880, "lora": 73_728, "adapter_h": 1_213_440}
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from _methods_util import compose_cfg
 
-from adaptbench.harness.accounting import count_params
+from adaptbench.harness.api.accounting import count_params
 
 METHODS = [
     "full",

@@ -12,7 +12,7 @@ import torch
 from _methods_util import TINY, batch, build, compose_cfg, logits
 from torch import nn
 
-from adaptbench.harness.accounting import count_params
+from adaptbench.harness.api.accounting import count_params
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.api.loading import load_method
 from adaptbench.methods.adapters import AdaptedModule, Adapter, PfeifferLayerNorm

@@ -16,15 +16,15 @@ from safetensors.torch import load_file, save_file
 from transformers import set_seed
 
 from adaptbench.harness import cli
-from adaptbench.harness.analyze import amplification, subspace_similarity
 from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.loading import load_method
 from adaptbench.harness.api.models import build_model
 from adaptbench.harness.api.plugins import adapt
-from adaptbench.harness.checkpoint import save_trainable
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.records import artifacts_dir, record_path, write_json_atomic
-from adaptbench.harness.runner import run
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.measure.analyze import amplification, subspace_similarity
+from adaptbench.harness.records.store import artifacts_dir, record_path, write_json_atomic
+from adaptbench.harness.run.job import run
+from adaptbench.harness.run.tensors import save_trainable
 from adaptbench.methods.lora import LoRABranch, LoRAConfig
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora", "trainer.max_steps=2"]

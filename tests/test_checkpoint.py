@@ -8,7 +8,7 @@ from _methods_util import batch, build, logits, method_batch
 from safetensors.torch import load_file
 
 from adaptbench.harness.api.errors import ConfigError
-from adaptbench.harness.checkpoint import load_trainable, save_trainable
+from adaptbench.harness.run.tensors import load_trainable, save_trainable
 
 V = 30522
 ARGS = ("method.r=2", "method.prefix_len=2", "method.infix_len=1")

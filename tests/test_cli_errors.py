@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from adaptbench.harness.api.errors import ConfigError
-from adaptbench.harness.config import validate
-from adaptbench.harness.config_tree import compose_run_config
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.config.validate import validate
 from conftest import run_cli
 
 

@@ -15,12 +15,12 @@ import torch
 from _methods_util import METHOD_CASES, batch, build, logits, method_batch
 from omegaconf import OmegaConf
 
-from adaptbench.harness.accounting import parameter_report
+from adaptbench.harness.api.accounting import parameter_report
 from adaptbench.harness.api.evaluation import EvalContext
 from adaptbench.harness.api.loading import load_method, load_task
 from adaptbench.harness.api.models import arch_config, build_model, load_tokenizer
 from adaptbench.harness.api.registry import METHODS, TASKS, PluginError, Registry
-from adaptbench.harness.config_tree import CONF_DIR, compose_run_config
+from adaptbench.harness.config.tree import CONF_DIR, compose_run_config
 from conftest import SHARED_DATA, run_cli
 
 # Methods whose adapted model computes exactly the base model's function before training (zero-initialised B or

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from _records_util import run_record, write_records
 
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.records import iter_records
-from adaptbench.harness.runner import plan_job
-from adaptbench.harness.tables import LAYOUTS, Row, build_rows, main
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.records.store import iter_records
+from adaptbench.harness.report.tables import LAYOUTS, Row, build_rows, main
+from adaptbench.harness.run.job import plan_job
 from conftest import REPO, SHARED_DATA
 
 RESULTS = REPO / "results" / "cpu_glue_minilm"
@@ -187,7 +187,7 @@ def test_subspace_of_committed_lora_runs_prints_the_committed_grid(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from adaptbench.harness.analyze import main as analyze
+    from adaptbench.harness.measure.analyze import main as analyze
 
     monkeypatch.chdir(REPO)
     weight, first, second = SUBSPACE_PAIRS[name]
@@ -212,7 +212,7 @@ def test_amplification_of_committed_lora_runs_gives_the_committed_numbers(
 ) -> None:
     import json
 
-    from adaptbench.harness.analyze import main as analyze
+    from adaptbench.harness.measure.analyze import main as analyze
 
     monkeypatch.chdir(REPO)
     assert analyze(["amplification", lora_sst2_record(records, rank, 1), "--weight", "q", "--json"]) == 0

@@ -13,8 +13,8 @@ import pytest
 import adaptbench.tasks  # noqa: F401  (registers the tasks)
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.api.registry import TASKS
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.runner import run
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.run.job import run
 from adaptbench.tasks import custom
 from conftest import run_cli
 

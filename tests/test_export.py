@@ -20,11 +20,11 @@ from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.loading import load_method, load_task
 from adaptbench.harness.api.models import build_model, load_tokenizer
 from adaptbench.harness.api.plugins import adapt
-from adaptbench.harness.checkpoint import load_trainable, save_trainable
-from adaptbench.harness.config import validate
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.records import artifacts_dir, record_path, write_json_atomic
-from adaptbench.harness.runner import prepare_data, run
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.config.validate import validate
+from adaptbench.harness.records.store import artifacts_dir, record_path, write_json_atomic
+from adaptbench.harness.run.job import prepare_data, run
+from adaptbench.harness.run.tensors import load_trainable, save_trainable
 from adaptbench.methods.lora import LoRAModule
 from adaptbench.tasks import custom
 

@@ -12,8 +12,8 @@ from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.loading import load_method
 from adaptbench.harness.api.models import arch_config
-from adaptbench.harness.latency import LatencySettings, compose_latency_config, parse_budget
-from adaptbench.harness.latency_measure import (
+from adaptbench.harness.measure.latency import LatencySettings, compose_latency_config, parse_budget
+from adaptbench.harness.measure.timing import (
     build_pair,
     method_for_budget,
     model_kind,

@@ -13,14 +13,10 @@ import wandb
 from omegaconf import OmegaConf
 
 from adaptbench.harness import cli
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.loggers import WandbLogger, run_group
-from adaptbench.harness.wandb_tables import (
-    WandbRun,
-    offline_run_files,
-    read_offline_run,
-    record_from_wandb,
-)
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.records.wandb import WandbRun, record_from_wandb, run_group
+from adaptbench.harness.report.wandb import offline_run_files, read_offline_run
+from adaptbench.harness.run.loggers import WandbLogger
 from conftest import run_cli
 
 PRESET = "table2_roberta_base"
@@ -169,7 +165,7 @@ def test_group_names_the_experiment_when_the_config_has_one():
 def test_wandb_settings_come_from_the_environment_unless_set(monkeypatch, tmp_path):
     """logger.project / logger.mode are null by default: the user's WANDB_PROJECT / WANDB_MODE apply; set,
     they override the environment. Only rank 0 under torchrun opens a W&B run. Real (offline) W&B runs."""
-    from adaptbench.harness.loggers import NullLogger, open_logger
+    from adaptbench.harness.run.loggers import NullLogger, open_logger
 
     monkeypatch.setenv("WANDB_PROJECT", "theirs")
     monkeypatch.setenv("WANDB_MODE", "offline")

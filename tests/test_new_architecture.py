@@ -7,9 +7,9 @@ import pytest
 import torch
 from _methods_util import batch, build, logits
 
-from adaptbench.harness.accounting import count_params
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.runner import run
+from adaptbench.harness.api.accounting import count_params
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.run.job import run
 
 METHODS = [
     "full",

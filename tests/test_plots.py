@@ -8,8 +8,8 @@ import pytest
 from _records_util import latency_record, run_record, write_records
 
 from adaptbench.harness.api.errors import ConfigError
-from adaptbench.harness.plots import main, score_vs_params
-from adaptbench.harness.records import write_json_atomic
+from adaptbench.harness.records.store import write_json_atomic
+from adaptbench.harness.report.plots import main, score_vs_params
 
 SWEEP = {"full": [0.90, 0.95, 0.91], "bitfit": [0.80, 0.84, 0.81], "lora": [0.88, 0.86, 0.89]}
 

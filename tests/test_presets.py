@@ -22,10 +22,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from adaptbench.harness.accounting import count_params
+from adaptbench.harness.api.accounting import count_params
 from adaptbench.harness.api.loading import load_task
-from adaptbench.harness.config import validate
-from adaptbench.harness.config_tree import CONF_DIR, compose_run_config
+from adaptbench.harness.config.tree import CONF_DIR, compose_run_config
+from adaptbench.harness.config.validate import validate
 from conftest import SHARED_DATA, run_cli
 
 REPO = Path(__file__).resolve().parents[1]

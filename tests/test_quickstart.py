@@ -4,7 +4,7 @@ under 40 lines in all, ending with the table (takes a few minutes on 2 cores).""
 
 from __future__ import annotations
 
-from adaptbench.harness.records import iter_records
+from adaptbench.harness.records.store import iter_records
 from conftest import run_cli
 
 

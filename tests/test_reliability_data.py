@@ -11,9 +11,9 @@ from torch import nn
 
 from adaptbench.harness.api.errors import ConfigError, DataError
 from adaptbench.harness.api.loading import load_task
-from adaptbench.harness.checkpoint import load_trainable, save_trainable
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.runner import plan_job
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.run.job import plan_job
+from adaptbench.harness.run.tensors import load_trainable, save_trainable
 from conftest import run_cli
 
 SST2_HEADER = "sentence\tlabel\n"

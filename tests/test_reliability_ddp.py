@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.runner import run
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.run.job import run
 from conftest import REPO
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora", "device=cpu"]

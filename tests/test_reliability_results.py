@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import save_file
 
 from adaptbench.harness.api.errors import ConfigError, DataError
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.records import artifacts_dir, write_json_atomic
-from adaptbench.harness.runner import EvalTracker, plan_job, run
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.records.store import artifacts_dir, write_json_atomic
+from adaptbench.harness.run.job import EvalTracker, plan_job, run
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora"]
 
@@ -134,7 +134,7 @@ def test_names_that_would_leave_output_root_are_refused(tmp_path, group, name):
 def test_records_and_tensors_follow_the_umask(tmp_path, umask):
     from torch import nn
 
-    from adaptbench.harness.checkpoint import save_trainable
+    from adaptbench.harness.run.tensors import save_trainable
 
     old = os.umask(umask)
     try:

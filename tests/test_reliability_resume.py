@@ -16,10 +16,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.locking import JobRunning, job_lock
-from adaptbench.harness.records import write_json_atomic
-from adaptbench.harness.runner import checkpoint_problem, finished_record, plan_job, run
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.records.store import write_json_atomic
+from adaptbench.harness.run.job import checkpoint_problem, finished_record, plan_job, run
+from adaptbench.harness.run.locks import JobRunning, job_lock
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora"]
 CHECKPOINTED = [*TINY, "trainer.max_steps=6", "trainer.eval_every=2", "trainer.checkpoint=true"]
@@ -65,8 +65,8 @@ def test_same_config_and_seed_give_identical_metrics(uninterrupted, tmp_path):
 KILLED_DURING_SAVE = """
 import os, signal
 from transformers import Trainer
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.runner import run
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.run.job import run
 
 original = Trainer._save_rng_state
 

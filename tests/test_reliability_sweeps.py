@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from adaptbench.harness import runner
 from adaptbench.harness.api.errors import ConfigError
-from adaptbench.harness.config_tree import check_run_overrides, compose_run_config
-from adaptbench.harness.records import selection_value
-from adaptbench.harness.runner import JobFailed, finished_record, plan_job, run
+from adaptbench.harness.config.tree import check_run_overrides, compose_run_config
+from adaptbench.harness.records.schema import selection_value
+from adaptbench.harness.run import job as runner
+from adaptbench.harness.run.job import JobFailed, finished_record, plan_job, run
 from conftest import CLI, REPO
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora"]
@@ -206,8 +206,8 @@ def test_the_sweep_summary_finds_the_record_of_a_job_started_from_another(tmp_pa
     wrote (before, it looked under the hash without it and counted the job as failed)."""
     from test_reliability_results import fake_upstream
 
-    from adaptbench.harness.records import write_json_atomic
-    from adaptbench.harness.sweep_callback import collect
+    from adaptbench.harness.records.store import write_json_atomic
+    from adaptbench.harness.report.sweep import collect
 
     cfg = compose_run_config(
         [*TINY, f"output_root={tmp_path}", f"init_from={fake_upstream(tmp_path / 'up')}"]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from adaptbench.harness import runner
 from adaptbench.harness.api.errors import ConfigError
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.runner import plan_job, run
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.run import job as runner
+from adaptbench.harness.run.job import plan_job, run
 from conftest import run_cli
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora"]

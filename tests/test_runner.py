@@ -9,9 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 from adaptbench.harness.api.errors import ConfigError
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.records import artifacts_dir, config_hash, write_json_atomic
-from adaptbench.harness.runner import EvalTracker, run
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.records.hashing import config_hash
+from adaptbench.harness.records.store import artifacts_dir, write_json_atomic
+from adaptbench.harness.run.job import EvalTracker, run
 from conftest import run_cli
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny"]
@@ -140,7 +141,8 @@ def test_init_from_loads_the_method_tensors_not_the_head(tmp_path):
     from adaptbench.harness.api.loading import load_method
     from adaptbench.harness.api.models import build_model
     from adaptbench.harness.api.plugins import adapt
-    from adaptbench.harness.checkpoint import init_source, load_trainable
+    from adaptbench.harness.config.init_from import init_source
+    from adaptbench.harness.run.tensors import load_trainable
 
     cfg = compose_run_config([*TINY, "method=lora", f"output_root={tmp_path}", "trainer.save_trainable=true"])
     run(cfg)

@@ -10,9 +10,10 @@ from pathlib import Path
 from _records_util import run_record
 from omegaconf import OmegaConf
 
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.records import config_hash, record_path, write_json_atomic
-from adaptbench.harness.sweep_callback import collect, write_table
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.records.hashing import config_hash
+from adaptbench.harness.records.store import record_path, write_json_atomic
+from adaptbench.harness.report.sweep import collect, write_table
 from conftest import run_cli
 
 

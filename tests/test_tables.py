@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from _records_util import latency_record, run_record, write_records
 
-from adaptbench.harness import config_tree
 from adaptbench.harness.api.errors import ConfigError
-from adaptbench.harness.paper import method_labels, read_paper_table
-from adaptbench.harness.records import config_hash, write_json_atomic
-from adaptbench.harness.tables import (
+from adaptbench.harness.config import tree as config_tree
+from adaptbench.harness.records.hashing import config_hash
+from adaptbench.harness.records.store import write_json_atomic
+from adaptbench.harness.report.paper import method_labels, read_paper_table
+from adaptbench.harness.report.tables import (
     PARAMS_PAPER_TABLES,
     TABLE2_METRIC,
     Footnotes,

@@ -18,8 +18,8 @@ from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.api.evaluation import EvalContext
 from adaptbench.harness.api.models import resolve_location
 from adaptbench.harness.api.registry import TASKS
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.runner import run
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.run.job import run
 from conftest import run_cli
 
 # dev rows and label values of the GLUE tasks in ../shared/data (README there)

@@ -20,12 +20,7 @@ from transformers import DataCollatorWithPadding, PretrainedConfig, PreTrainedTo
 
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.api.layout import Layout
-
-# Keys a method/task YAML may carry besides its plugin's hyperparameters: its name, the registry key of the
-# plugin that implements it (``lora_pe`` is the ``compose`` plugin) and, for methods, the default learning rate
-# used when ``trainer.lr`` is not set and the method's name in the paper's tables (``paper_label``; read by the
-# harness, not by the plugin).
-HARNESS_KEYS = ("name", "plugin", "lr", "paper_label")
+from adaptbench.harness.api.node_keys import HARNESS_KEYS
 
 
 def typed_config(config_class: type, values: Mapping, group: str, skip: tuple[str, ...] = ()) -> Any:
@@ -50,6 +45,28 @@ def typed_config(config_class: type, values: Mapping, group: str, skip: tuple[st
 @dataclass
 class NoConfig:
     """For plugins without hyperparameters."""
+
+
+@dataclass(frozen=True)
+class LowRankUpdate:
+    """ΔW = (alpha/r) · B A on one adapted matrix, or one output slice of a fused one, read off an adapted model.
+
+    What ``adaptbench export --format peft`` and the Section 7 analyses need, without knowing a method's module
+    classes (``Method.low_rank_updates``)."""
+
+    module: str  # path of the adapted module in the model (PEFT's target module)
+    target: str  # the layout's name for the matrix (q, v, ...)
+    lora_A: Any  # torch.Tensor, r x d_in
+    lora_B: Any  # torch.Tensor, d_out x r
+    alpha: float  # the update is scaled by alpha / r
+    dropout: float
+    weight: Any  # torch.Tensor, the frozen W of the matrix or slice, d_out x d_in
+    whole: bool  # covers the module's whole matrix (PEFT adapts whole matrices only)
+    transposed: bool  # the module stores W as d_in x d_out (GPT-2's Conv1D; PEFT's fan_in_fan_out)
+
+    def delta_weight(self) -> Any:
+        """(alpha/r) · B A, shaped d_out x d_in."""
+        return (self.lora_B @ self.lora_A) * (self.alpha / self.lora_A.shape[0])
 
 
 class Plugin(ABC):
@@ -107,6 +124,11 @@ class Method(Plugin):
         """How the method changes one tokenised example (prefix methods insert their positions); ``None``
         leaves the data as the task made it. The runner maps it over every split."""
         return None
+
+    def low_rank_updates(self, model: nn.Module) -> list[LowRankUpdate]:
+        """The low-rank updates this method put into ``model`` (LoRA's B A), for PEFT export and the Section 7
+        analyses. Default: none."""
+        return []
 
     def merge(self, model: nn.Module) -> None:
         """Fold the method into the frozen weights for inference (LoRA). Default: nothing to merge."""

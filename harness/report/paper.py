@@ -58,7 +58,7 @@ def method_labels() -> dict[str, str]:
     """Method name -> the ``paper_label`` its YAML (conf/method/) sets, read without Hydra."""
     from omegaconf import OmegaConf
 
-    from adaptbench.harness.config_tree import CONF_DIR
+    from adaptbench.harness.config.tree import CONF_DIR
 
     labels = {}
     for path in sorted((CONF_DIR / "method").glob("*.yaml")):

@@ -1,4 +1,4 @@
-"""The measurement behind ``adaptbench latency`` (the command and its settings: ``harness/latency.py``).
+"""The measurement behind ``adaptbench latency`` (the command and its settings: ``harness/measure/latency.py``).
 
 Both models are the architecture with random weights (latency does not depend on their values) in one process;
 the adapted one is a copy of the base with the method applied (and merged, by default). Their forward passes
@@ -22,16 +22,18 @@ from torch import nn
 from transformers import PretrainedConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-from adaptbench.harness.accounting import parameter_report
+from adaptbench.harness.api.accounting import parameter_report
 from adaptbench.harness.api.errors import bad_value
 from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.loading import load_method
 from adaptbench.harness.api.models import arch_config, build_model
 from adaptbench.harness.api.plugins import Method, adapt, typed_config
-from adaptbench.harness.config_tree import CONF_DIR
-from adaptbench.harness.latency import LatencySettings
-from adaptbench.harness.records import config_hash, provenance, result_config, write_json_atomic
-from adaptbench.harness.runner import pick_device
+from adaptbench.harness.config.tree import CONF_DIR
+from adaptbench.harness.measure.latency import LatencySettings
+from adaptbench.harness.records.hashing import config_hash, result_config
+from adaptbench.harness.records.provenance import provenance
+from adaptbench.harness.records.store import write_json_atomic
+from adaptbench.harness.run.job import pick_device
 
 # No adapter width is searched beyond this: a budget that needs more is not an adapter budget.
 MAX_WIDTH = 1 << 20

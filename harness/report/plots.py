@@ -27,8 +27,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator  # noqa: E402
 
 from adaptbench.harness.api.errors import ConfigError  # noqa: E402
-from adaptbench.harness.paper import paper_method, paper_model  # noqa: E402
-from adaptbench.harness.tables import (  # noqa: E402
+from adaptbench.harness.report.paper import paper_method, paper_model  # noqa: E402
+from adaptbench.harness.report.tables import (
     Layout,
     Row,
     build_rows,

@@ -7,7 +7,7 @@
   (``record_from_wandb``), so the same tables come from W&B as from the JSON records. A local folder of offline
   runs (``<output_root>/wandb``) is read from its ``run-*.wandb`` files instead, with no server.
 
-The runs' flat config and summary are written by ``adaptbench.harness.loggers`` (``flat_config``, ``run_summary``).
+The W&B mapping itself (flat config, summary, and a run back to a record) is ``records.wandb``.
 """
 
 from __future__ import annotations
@@ -22,42 +22,29 @@ import struct
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from adaptbench.harness.api.errors import ConfigError, bad_value
-from adaptbench.harness.loggers import NESTED_CONFIG_KEY
-from adaptbench.harness.records import RECORD_VERSION, config_hash
-from adaptbench.harness.tables import TableText, build_rows, split_by_layout
+from adaptbench.harness.records.wandb import WandbRun, record_from_wandb
+from adaptbench.harness.report.tables import TableText, build_rows, split_by_layout
 
 log = logging.getLogger("adaptbench")
 
+
 SUMMARY_JOB_TYPE = "summary"
-# Summary keys of ``loggers.run_summary`` that are not metrics of the best evaluation.
-BEST_POSITION_KEYS = ("best/epoch", "best/step")
-FAILED_STATES = ("crashed", "failed", "killed")
-
-
-@dataclass
-class WandbRun:
-    """What a W&B run holds that a record needs: its name, state, config and summary (plain dicts)."""
-
-    name: str
-    state: str
-    config: dict[str, Any]
-    summary: dict[str, Any]
-    job_type: str | None = None
-    group: str | None = None
-    # offline runs only: the run's folder, and the artifacts it logged
-    folder: Path | None = None
-    artifacts: list[Any] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------ offline run files
 LOG_BLOCK = 32768  # a .wandb file is a LevelDB log: 32 KiB blocks of records, each with a 7-byte header
+
+
 LOG_HEADER = struct.Struct("<IHB")  # checksum, length, type
+
+
 FILE_HEADER = struct.Struct("<4sHB")  # ":W&B", magic, version
+
+
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 
 
@@ -139,58 +126,6 @@ def offline_run_files(folder: Path) -> list[Path]:
     (``latest-run`` is a link to one of them)."""
     found = {p.resolve() for p in folder.rglob("run-*.wandb") if "latest-run" not in p.parts}
     return sorted(found)
-
-
-# ------------------------------------------------------------------------------------ runs -> records
-def record_from_wandb(run: WandbRun) -> dict[str, Any] | None:
-    """The record a W&B run of ``adaptbench run logger=wandb`` stands for (the fields the tables and plots
-    read), or None for a run that is not one (no ``method``/``task`` in its config) or not finished yet."""
-    config, summary = run.config, run.summary
-    full = config.get(NESTED_CONFIG_KEY)
-    if not isinstance(full, dict) or not all(k in config for k in ("method", "model", "task", "seed")):
-        return None
-    if run.state == "running":
-        return None
-    status = summary.get("status") or ("failed" if run.state in FAILED_STATES else "complete")
-    if run.state in FAILED_STATES and status == "complete":
-        status = "failed"
-    metrics = {
-        k.removeprefix("best/"): v
-        for k, v in summary.items()
-        if k.startswith("best/") and k not in BEST_POSITION_KEYS
-    }
-    record: dict[str, Any] = {
-        "record_version": RECORD_VERSION,
-        "status": status,
-        "config_hash": summary.get("config_hash") or config_hash(full),
-        "run_name": run.name,
-        "method": str(config["method"]),
-        "model": str(config["model"]),
-        "task": str(config["task"]),
-        "seed": int(config["seed"]),
-        "config": full,
-        "metric_for_best": summary.get("metric_for_best"),
-        "greater_is_better": summary.get("greater_is_better", True),
-        "best": {
-            "metrics": metrics,
-            "epoch": summary.get("best/epoch"),
-            "step": summary.get("best/step"),
-        }
-        if metrics
-        else None,
-        "lr": config.get("lr"),
-    }
-    counts = {
-        "method_params": summary.get("params", config.get("params")),
-        "trainable_params": summary.get("trainable_params"),
-        "total_params": summary.get("total_params"),
-        "head_params": summary.get("head_params"),
-    }
-    if counts["method_params"] is not None:
-        record["params"] = counts
-    if status == "failed":
-        record["error"] = f"the W&B run {run.name!r} is {run.state}"
-    return record
 
 
 def parse_filters(filters: Sequence[str] | None) -> dict[str, Any]:
@@ -297,7 +232,7 @@ def plot_images(dirs: Sequence[str], out: Path) -> dict[str, Any]:
     W&B copies the files when they are logged), as ``wandb.Image`` by key ``plots/<name>``."""
     import wandb
 
-    from adaptbench.harness.plots import plot_all
+    from adaptbench.harness.report.plots import plot_all
 
     with contextlib.redirect_stdout(sys.stderr):  # its "skipped <figure>" lines: stdout holds the table
         paths = plot_all(dirs, out)
@@ -320,7 +255,7 @@ def log_summary_run(args: argparse.Namespace, tables: Sequence[TableText]) -> st
     read from folders) the records artifact; its files go under the first DIR. Returns the run's folder."""
     import wandb
 
-    from adaptbench.harness.tables import records_for
+    from adaptbench.harness.report.tables import records_for
 
     from_dirs = not args.from_wandb and args.layout not in ("params", "latency")
     root = Path(args.dirs[0]) if args.dirs and not args.from_wandb else Path(".")

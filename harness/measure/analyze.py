@@ -31,7 +31,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from adaptbench.harness.api.errors import ConfigError, bad_choice, bad_value
-from adaptbench.harness.records import artifacts_dir, read_record
+from adaptbench.harness.records.store import artifacts_dir, read_record
 
 GRID_MAX = 8  # the paper's zoomed Figure 3 shows i, j <= 8
 TENSORS_FILE = "trainable.safetensors"
@@ -201,17 +201,16 @@ def check_choice(run: LoRARun, weight: str, layer: int | None) -> int:
 def adapted_matrices(run: LoRARun, weight: str, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(W, ΔW), both d_out × d_in, of ``weight`` in block ``layer``: the run's model rebuilt as ``adaptbench
     export`` does (same weights), W the frozen base weight or the run's slice of a fused one."""
-    from adaptbench.harness.export import rebuild
-    from adaptbench.methods._common import is_transposed
-    from adaptbench.methods.lora import LoRAModule
+    from adaptbench.harness.measure.export import rebuild
 
     rebuilt = rebuild(run.cfg, run.tensors)
-    block = rebuilt.layout.block_list(rebuilt.model)[layer]
-    module = next(m for m in block.modules() if isinstance(m, LoRAModule) and weight in m.lora)
-    lo, hi = module.spans[weight]
-    base = module.base.weight.detach()
-    w = (base.T if is_transposed(module.base) else base)[lo:hi]
-    return w.double(), module.lora[weight].delta_weight().detach().double()
+    in_block = f"{run.cfg.model.layout.blocks}.{layer}."
+    update = next(
+        u
+        for u in rebuilt.method.low_rank_updates(rebuilt.model)
+        if u.target == weight and (u.module.startswith(in_block) or f".{in_block}" in u.module)
+    )
+    return update.weight.double(), update.delta_weight().detach().double()
 
 
 # --------------------------------------------------------------------------------------------- output

@@ -1,43 +1,29 @@
-"""Optional experiment loggers beside the harness's own JSON record (which is always written).
+"""The W&B mapping, both ways: a run's flat config and summary from its record (written by ``run.loggers``),
+and the record a W&B run stands for (read back by ``adaptbench table --from-wandb``).
 
 A W&B run per job has a flat config, so the runs table filters and groups by its columns with no parsing:
 ``method``, ``model``, ``task``, ``seed``, ``lr``, ``params`` (|Θ|), ``experiment`` and the method's own settings
-(``r``, ``alpha``, ...), and the whole nested config under ``config``. Its summary holds the record's results
-(``run_summary``); ``adaptbench table --from-wandb`` turns (config, summary) back into records.
+(``r``, ``alpha``, ...), and the whole nested config under ``config``. Its summary holds the record's results.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from types import TracebackType
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from adaptbench.harness.api.node_keys import HARNESS_KEYS
+from adaptbench.harness.records.hashing import config_hash
+from adaptbench.harness.records.schema import RECORD_VERSION
+
 # Flat config keys the harness sets itself; a method setting of the same name never overwrites one.
 CELL_KEYS = ("method", "model", "task", "seed", "experiment", "lr", "params")
+
+
 NESTED_CONFIG_KEY = "config"
-# Method-node keys that are not settings of the run.
-NOT_SETTINGS = ("name", "plugin", "lr")
-
-
-class NullLogger:
-    """No logger: every call does nothing. Used as a context manager around a job (see ``WandbLogger``)."""
-
-    def log(self, metrics: Mapping[str, Any], step: int) -> None:
-        pass
-
-    def finish(self, record: Mapping[str, Any]) -> None:
-        pass
-
-    def __enter__(self) -> NullLogger:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, err: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        pass
 
 
 def experiment_of(cfg: DictConfig) -> str | None:
@@ -76,7 +62,7 @@ def flat_config(cfg: DictConfig, lr: float | None = None, params: int | None = N
         "params": params,
     }
     for key, value in method.items():
-        if key not in NOT_SETTINGS and key not in flat:
+        if key not in HARNESS_KEYS and key not in flat:
             flat[key] = value
     flat[NESTED_CONFIG_KEY] = full
     return flat
@@ -108,59 +94,75 @@ def run_summary(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if v is not None}
 
 
-class WandbLogger(NullLogger):
-    """One W&B run per job, created here (not by the Trainer) so multirun jobs each get their own run: grouped
-    by ``experiment/model/task``, ``job_type`` = the method, a flat config (``flat_config``); closed by
-    ``finish`` with the record's results, or on leaving the ``with`` block when the job failed (exit code 1),
-    so the next job of a sweep never writes into it."""
-
-    def __init__(
-        self, cfg: DictConfig, run_name: str, lr: float | None = None, params: int | None = None
-    ) -> None:
-        import wandb
-
-        node = cfg.logger
-        self._wandb = wandb
-        self.finished = False
-        self.run = wandb.init(
-            # logger.project / logger.mode override the user's WANDB_PROJECT / WANDB_MODE only when set
-            project=node.get("project") or os.environ.get("WANDB_PROJECT") or "adaptbench",
-            entity=node.get("entity"),
-            mode=node.get("mode") or os.environ.get("WANDB_MODE") or "offline",
-            group=node.get("group") or run_group(cfg),
-            job_type=str(cfg.method.name),
-            tags=list(node.get("tags") or [])
-            + [str(cfg.method.name), str(cfg.task.name), str(cfg.model.name)],
-            name=run_name,
-            config=flat_config(cfg, lr, params),
-            dir=str(cfg.output_root),
-            reinit="finish_previous",
-        )
-
-    def log(self, metrics: Mapping[str, Any], step: int) -> None:
-        self.run.log(dict(metrics), step=step)
-
-    def finish(self, record: Mapping[str, Any]) -> None:
-        self.run.summary.update(run_summary(record))
-        self.run.finish()
-        self.finished = True
-
-    def __exit__(
-        self, kind: type[BaseException] | None, err: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if not self.finished:
-            self.run.finish(exit_code=0 if err is None else 1)
-            self.finished = True
+# Summary keys of ``loggers.run_summary`` that are not metrics of the best evaluation.
+BEST_POSITION_KEYS = ("best/epoch", "best/step")
 
 
-def is_main_rank() -> bool:
-    """Whether this is the process that logs and writes (rank 0 under torchrun; the only one otherwise)."""
-    return int(os.environ.get("RANK", "0")) == 0
+FAILED_STATES = ("crashed", "failed", "killed")
 
 
-def open_logger(
-    cfg: DictConfig, run_name: str, lr: float | None = None, params: int | None = None
-) -> NullLogger:
-    """The job's logger: a W&B run on rank 0 only (one run per job under torchrun too), else nothing."""
-    name = cfg.logger.get("name", "none") if cfg.get("logger") else "none"
-    return WandbLogger(cfg, run_name, lr, params) if name == "wandb" and is_main_rank() else NullLogger()
+@dataclass
+class WandbRun:
+    """What a W&B run holds that a record needs: its name, state, config and summary (plain dicts)."""
+
+    name: str
+    state: str
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    job_type: str | None = None
+    group: str | None = None
+    # offline runs only: the run's folder, and the artifacts it logged
+    folder: Path | None = None
+    artifacts: list[Any] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------ runs -> records
+def record_from_wandb(run: WandbRun) -> dict[str, Any] | None:
+    """The record a W&B run of ``adaptbench run logger=wandb`` stands for (the fields the tables and plots
+    read), or None for a run that is not one (no ``method``/``task`` in its config) or not finished yet."""
+    config, summary = run.config, run.summary
+    full = config.get(NESTED_CONFIG_KEY)
+    if not isinstance(full, dict) or not all(k in config for k in ("method", "model", "task", "seed")):
+        return None
+    if run.state == "running":
+        return None
+    status = summary.get("status") or ("failed" if run.state in FAILED_STATES else "complete")
+    if run.state in FAILED_STATES and status == "complete":
+        status = "failed"
+    metrics = {
+        k.removeprefix("best/"): v
+        for k, v in summary.items()
+        if k.startswith("best/") and k not in BEST_POSITION_KEYS
+    }
+    record: dict[str, Any] = {
+        "record_version": RECORD_VERSION,
+        "status": status,
+        "config_hash": summary.get("config_hash") or config_hash(full),
+        "run_name": run.name,
+        "method": str(config["method"]),
+        "model": str(config["model"]),
+        "task": str(config["task"]),
+        "seed": int(config["seed"]),
+        "config": full,
+        "metric_for_best": summary.get("metric_for_best"),
+        "greater_is_better": summary.get("greater_is_better", True),
+        "best": {
+            "metrics": metrics,
+            "epoch": summary.get("best/epoch"),
+            "step": summary.get("best/step"),
+        }
+        if metrics
+        else None,
+        "lr": config.get("lr"),
+    }
+    counts = {
+        "method_params": summary.get("params", config.get("params")),
+        "trainable_params": summary.get("trainable_params"),
+        "total_params": summary.get("total_params"),
+        "head_params": summary.get("head_params"),
+    }
+    if counts["method_params"] is not None:
+        record["params"] = counts
+    if status == "failed":
+        record["error"] = f"the W&B run {run.name!r} is {run.state}"
+    return record

@@ -22,9 +22,9 @@ from adaptbench.harness.api.loading import load_method, load_task, plugin_name
 from adaptbench.harness.api.models import arch_config
 from adaptbench.harness.api.plugins import HARNESS_KEYS, Method, Task, typed_config
 from adaptbench.harness.api.registry import METHODS
-from adaptbench.harness.checkpoint import InitSource, init_source
-from adaptbench.harness.config_tree import forced_method_settings, group_options
-from adaptbench.harness.records import check_path_name
+from adaptbench.harness.config.init_from import InitSource, init_source
+from adaptbench.harness.config.tree import forced_method_settings, group_options
+from adaptbench.harness.records.store import check_path_name
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")

@@ -36,11 +36,9 @@ from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.loading import load_method, load_task, peft_methods
 from adaptbench.harness.api.models import build_model, load_tokenizer, resolve_location
-from adaptbench.harness.api.plugins import Method, Task, adapt, head_parameter_names
-from adaptbench.harness.checkpoint import load_trainable
-from adaptbench.harness.records import artifacts_dir, read_record
-from adaptbench.methods._common import is_transposed
-from adaptbench.methods.lora import LoRAModule
+from adaptbench.harness.api.plugins import LowRankUpdate, Method, Task, adapt, head_parameter_names
+from adaptbench.harness.records.store import artifacts_dir, read_record
+from adaptbench.harness.run.tensors import load_trainable
 
 FORMATS = ("peft", "merged")
 PEFT_TASK_TYPES = {"classification": "SEQ_CLS", "regression": "SEQ_CLS", "generation": "CAUSAL_LM"}
@@ -106,18 +104,13 @@ def check_whole_matrices(cfg: DictConfig) -> None:
         )
 
 
-def lora_modules(model: nn.Module) -> dict[str, LoRAModule]:
-    """The LoRA wrappers by module path (each adapts its whole matrix: see ``check_whole_matrices``)."""
-    return {path: m for path, m in model.named_modules() if isinstance(m, LoRAModule)}
-
-
-def peft_tensors(model: nn.Module, wrappers: dict[str, LoRAModule]) -> dict[str, torch.Tensor]:
-    """A and B of every wrapper and the head's parameters under PEFT's saved names."""
+def peft_tensors(model: nn.Module, updates: list[LowRankUpdate]) -> dict[str, torch.Tensor]:
+    """A and B of every adapted matrix (each whole: see ``check_whole_matrices``) and the head's parameters under
+    PEFT's saved names."""
     tensors = {}
-    for path, module in wrappers.items():
-        (branch,) = module.lora.values()
-        tensors[f"{PEFT_PREFIX}{path}.lora_A.weight"] = branch.lora_A
-        tensors[f"{PEFT_PREFIX}{path}.lora_B.weight"] = branch.lora_B
+    for u in updates:
+        tensors[f"{PEFT_PREFIX}{u.module}.lora_A.weight"] = u.lora_A
+        tensors[f"{PEFT_PREFIX}{u.module}.lora_B.weight"] = u.lora_B
     params = dict(model.named_parameters())
     for name in sorted(head_parameter_names(model)):
         tensors[PEFT_PREFIX + name] = params[name]
@@ -145,19 +138,22 @@ def base_model_location(model_cfg: Any) -> str | None:
     return resolve_location(location) if location else None
 
 
-def adapter_config(rebuilt: Rebuilt, wrappers: dict[str, LoRAModule]) -> dict[str, Any]:
-    cfg, lora = rebuilt.cfg, rebuilt.method.cfg
+def adapter_config(rebuilt: Rebuilt, updates: list[LowRankUpdate]) -> dict[str, Any]:
+    """PEFT's LoraConfig of the run: one r, alpha/r and dropout for every adapted matrix (LoRA's settings)."""
+    cfg, first = rebuilt.cfg, updates[0]
     heads = sorted({name.split(".")[0] for name in head_parameter_names(rebuilt.model)})
     return {
         "peft_type": "LORA",
         "task_type": PEFT_TASK_TYPES[rebuilt.task.kind],
         "base_model_name_or_path": base_model_location(cfg.model),
-        "r": lora.r,
-        "lora_alpha": lora.alpha,
-        "lora_dropout": lora.dropout,
-        "target_modules": target_modules(rebuilt.model, set(wrappers), rebuilt.layout, lora.targets),
+        "r": int(first.lora_A.shape[0]),
+        "lora_alpha": first.alpha,
+        "lora_dropout": first.dropout,
+        "target_modules": target_modules(
+            rebuilt.model, {u.module for u in updates}, rebuilt.layout, sorted({u.target for u in updates})
+        ),
         "modules_to_save": heads or None,
-        "fan_in_fan_out": any(is_transposed(m.base) for m in wrappers.values()),
+        "fan_in_fan_out": any(u.transposed for u in updates),
         "bias": "none",
         "use_rslora": False,
         "use_dora": False,
@@ -166,11 +162,11 @@ def adapter_config(rebuilt: Rebuilt, wrappers: dict[str, LoRAModule]) -> dict[st
 
 
 def export_peft(rebuilt: Rebuilt, out: Path) -> None:
-    wrappers = lora_modules(rebuilt.model)
-    config = adapter_config(rebuilt, wrappers)
+    updates = rebuilt.method.low_rank_updates(rebuilt.model)
+    config = adapter_config(rebuilt, updates)
     out.mkdir(parents=True, exist_ok=True)
     (out / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    save_file(peft_tensors(rebuilt.model, wrappers), str(out / "adapter_model.safetensors"), {"format": "pt"})
+    save_file(peft_tensors(rebuilt.model, updates), str(out / "adapter_model.safetensors"), {"format": "pt"})
 
 
 # ------------------------------------------------------------------------------------------------ merged

@@ -21,13 +21,11 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from adaptbench.harness.api.errors import ConfigError, bad_choice
+from adaptbench.harness.api.node_keys import NAMING_KEYS
 from adaptbench.harness.api.registry import METHODS, TASKS
 
 # A real folder for a regular or editable install (Hydra and the checks below read files from it).
 CONF_DIR = Path(str(files("adaptbench.conf")))
-# Keys of a method/task node that name it (its name, its plugin, its label in the paper's tables) rather than set
-# it: never offered as "valid keys" of a setting.
-NAMING_KEYS = ("name", "plugin", "paper_label")
 GROUPS = ("method", "model", "task", "trainer", "logger", "experiment")
 
 # Hydra flags followed by a value that is not an override.

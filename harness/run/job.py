@@ -24,31 +24,23 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainerState, TrainingArguments, set_seed
 
-from adaptbench.harness.accounting import parameter_report
+from adaptbench.harness.api.accounting import parameter_report
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.api.evaluation import EvalContext
 from adaptbench.harness.api.models import arch_config, build_model, load_tokenizer
-from adaptbench.harness.api.plugins import adapt
-from adaptbench.harness.checkpoint import load_trainable, safetensors_problem, save_trainable
-from adaptbench.harness.config import RunPlan, TrainerConfig, validate
-from adaptbench.harness.config_tree import parse_overrides
-from adaptbench.harness.console import close_job_log, is_verbose, job_log, say
-from adaptbench.harness.locking import job_lock
-from adaptbench.harness.loggers import is_main_rank, open_logger
-from adaptbench.harness.progress import JobProgress
-from adaptbench.harness.records import (
-    RECORD_VERSION,
-    Record,
-    RecordError,
-    TrainStats,
-    artifacts_dir,
-    config_hash,
-    is_complete,
-    provenance,
-    read_record,
-    record_path,
-    write_json_atomic,
-)
+from adaptbench.harness.api.plugins import HARNESS_KEYS, adapt
+from adaptbench.harness.config.tree import parse_overrides
+from adaptbench.harness.config.validate import RunPlan, TrainerConfig, validate
+from adaptbench.harness.records.files import safetensors_problem
+from adaptbench.harness.records.hashing import config_hash
+from adaptbench.harness.records.provenance import provenance
+from adaptbench.harness.records.schema import RECORD_VERSION, Record, RecordError, TrainStats, is_complete
+from adaptbench.harness.records.store import artifacts_dir, read_record, record_path, write_json_atomic
+from adaptbench.harness.run.console import close_job_log, is_verbose, job_log, say
+from adaptbench.harness.run.locks import job_lock
+from adaptbench.harness.run.loggers import is_main_rank, open_logger
+from adaptbench.harness.run.progress import JobProgress
+from adaptbench.harness.run.tensors import load_trainable, save_trainable
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -381,9 +373,7 @@ def describe(job: Job) -> dict:
         "lr": job.plan.trainer.lr,
         "lr_source": job.plan.lr_source,
         "method_config": {
-            k: v
-            for k, v in OmegaConf.to_container(cfg.method, resolve=True).items()
-            if k not in ("name", "plugin", "lr")
+            k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items() if k not in HARNESS_KEYS
         },
         "trainer": {k: v for k, v in asdict(job.plan.trainer).items() if k != "lr"},
         "task_config": {

@@ -35,8 +35,10 @@ from typing import Any
 from hydra.errors import HydraException
 
 from adaptbench.harness.api.errors import ConfigError, bad_choice
-from adaptbench.harness.config_tree import NAMING_KEYS
-from adaptbench.harness.paper import (
+from adaptbench.harness.api.node_keys import NAMING_KEYS
+from adaptbench.harness.records.hashing import result_config
+from adaptbench.harness.records.store import iter_records
+from adaptbench.harness.report.paper import (
     PAPER_METHOD_ALIASES,
     PaperRow,
     closest_row,
@@ -45,7 +47,6 @@ from adaptbench.harness.paper import (
     paper_model,
     read_paper_table,
 )
-from adaptbench.harness.records import iter_records, result_config
 
 log = logging.getLogger("adaptbench")
 
@@ -643,7 +644,7 @@ def _preset(name: str) -> dict[str, Any]:
     """A preset's YAML (conf/experiment/<name>.yaml) as a plain dict, read once."""
     from omegaconf import OmegaConf
 
-    from adaptbench.harness.config_tree import CONF_DIR
+    from adaptbench.harness.config.tree import CONF_DIR
 
     return OmegaConf.to_container(OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml"))
 
@@ -668,7 +669,7 @@ def paper_variants(model: str) -> dict[str, list[list[str]]]:
     (Tables 2-4), from the presets of that model (conf/experiment/): the rows a preset lists under
     ``params_rows``, else one ``+experiment=<preset>`` per method it sweeps. Methods with none are counted at
     their YAML defaults."""
-    from adaptbench.harness.config_tree import CONF_DIR
+    from adaptbench.harness.config.tree import CONF_DIR
 
     variants: dict[str, list[list[str]]] = defaultdict(list)
     for path in sorted(
@@ -692,7 +693,7 @@ def params_table(model: str, compare: bool) -> TableText:
     import resource
     import time
 
-    from adaptbench.harness.config_tree import group_options
+    from adaptbench.harness.config.tree import group_options
 
     started = time.perf_counter()
     published = [row for stem in PARAMS_PAPER_TABLES for row in read_paper_table(stem)] if compare else []
@@ -717,8 +718,8 @@ def params_table(model: str, compare: bool) -> TableText:
 def _params_line(
     model: str, method: str, overrides: Sequence[str], published: Sequence[PaperRow], notes: Footnotes
 ) -> list[str]:
-    from adaptbench.harness.accounting import count_params
-    from adaptbench.harness.config_tree import compose_run_config
+    from adaptbench.harness.api.accounting import count_params
+    from adaptbench.harness.config.tree import compose_run_config
 
     settings = (
         " ".join(o.removeprefix("method.").removeprefix("+experiment=") for o in overrides) or "YAML defaults"
@@ -884,7 +885,7 @@ def check_wandb_options(args: argparse.Namespace) -> None:
 def records_for(args: argparse.Namespace) -> list[Mapping[str, Any]]:
     """The run records of the command: from the DIRs, or the runs of --from-wandb (harness.wandb_tables)."""
     if args.from_wandb:
-        from adaptbench.harness.wandb_tables import wandb_records
+        from adaptbench.harness.report.wandb import wandb_records
 
         return wandb_records(args.from_wandb, args.filter)
     return load_run_records(args.dirs)
@@ -940,7 +941,7 @@ def main(argv: Sequence[str]) -> int:
     else:
         sys.stdout.write(text)
     if args.wandb:
-        from adaptbench.harness.wandb_tables import log_summary_run
+        from adaptbench.harness.report.wandb import log_summary_run
 
         print(f"W&B summary run: {log_summary_run(args, tables)}", file=sys.stderr)
     return 0

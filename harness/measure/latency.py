@@ -23,10 +23,10 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from adaptbench.harness.api.errors import ConfigError, bad_value
-from adaptbench.harness.config_tree import (
+from adaptbench.harness.api.node_keys import NAMING_KEYS
+from adaptbench.harness.config.tree import (
     CONF_DIR,
     GROUPS,
-    NAMING_KEYS,
     check_group_choices,
     override_values,
     parse_overrides,
@@ -141,7 +141,7 @@ def main(argv: Sequence[str]) -> int:
 
     @hydra.main(config_path=str(CONF_DIR), config_name="latency", version_base=None)
     def hydra_job(cfg: DictConfig) -> None:
-        from adaptbench.harness.latency_measure import measure  # here: argument errors need no torch
+        from adaptbench.harness.measure.timing import measure  # here: argument errors need no torch
 
         try:
             record = measure(cfg)

@@ -27,8 +27,10 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from adaptbench.harness.records import RecordError, config_hash, read_record, record_path
-from adaptbench.harness.tables import render, run_table, split_by_layout
+from adaptbench.harness.records.hashing import config_hash
+from adaptbench.harness.records.schema import RecordError
+from adaptbench.harness.records.store import read_record, record_path
+from adaptbench.harness.report.tables import render, run_table, split_by_layout
 
 ERROR_FILE = "error.txt"
 LISTED_ERRORS = 3  # failed jobs named in the summary line (all of them are in multirun.md)
@@ -80,9 +82,9 @@ def job_record_path(job: Path, cfg: DictConfig) -> Path:
     ``++method.<key>`` settings its method lacks (dropped by the job), its hash with the upstream record's when it
     started from one (``init_from``; a job whose ``init_from`` was refused wrote its failure record without)."""
     from adaptbench.harness.api.errors import ConfigError
-    from adaptbench.harness.checkpoint import init_source
-    from adaptbench.harness.config import drop_settings_the_method_lacks
-    from adaptbench.harness.config_tree import forced_method_settings
+    from adaptbench.harness.config.init_from import init_source
+    from adaptbench.harness.config.tree import forced_method_settings
+    from adaptbench.harness.config.validate import drop_settings_the_method_lacks
 
     overrides = job / ".hydra" / "overrides.yaml"
     upstream = None

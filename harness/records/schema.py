@@ -1,0 +1,130 @@
+"""The run record's schema: one typed definition, written by the runner and read by every report."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Literal, TypedDict
+
+from adaptbench.harness.api.errors import ConfigError
+
+RECORD_VERSION = 2
+
+
+Status = Literal["complete", "failed", "diverged"]
+
+
+class Evaluation(TypedDict):
+    """One evaluation of a run (every epoch or every N steps, and at the last step)."""
+
+    epoch: float
+    step: int
+    metrics: dict[str, Any]
+    eval_seconds: float
+
+
+class ParamCounts(TypedDict):
+    """``method_params`` is the paper's |Θ| (without the task head); see harness.accounting."""
+
+    method_params: int
+    head_params: int
+    trainable_params: int
+    total_params: int
+    formula_params: int
+
+
+class _TrainStatsKeys(TypedDict):
+    steps: int
+    train_loss: float | None
+    train_seconds: float
+    eval_seconds: float
+    train_samples_per_second: float | None
+    train_examples: int
+    # how many processes trained it: 1, plus one per resume from a checkpoint
+    segments: int
+
+
+class TrainStats(_TrainStatsKeys, total=False):
+    """Training and evaluation cost. Rates are None when their time is 0. The keys below are missing from
+    records written before they existed (still read: ``read_record`` checks only ``_RecordKeys``)."""
+
+    # non-padding input tokens of every training batch / train_seconds
+    train_tokens_per_second: float | None
+    # (evaluations x rows of the evaluation splits) / eval_seconds; tokens: the rows' input tokens (for a
+    # generation task the tokenised prompt + reference rows, not the decoded tokens)
+    eval_samples_per_second: float | None
+    eval_tokens_per_second: float | None
+
+
+class _RecordKeys(TypedDict):
+    record_version: int
+    status: Status
+    config_hash: str
+    run_name: str
+    method: str
+    model: str
+    task: str
+    seed: int
+    config: dict[str, Any]
+
+
+class Record(_RecordKeys, total=False):
+    """The one schema of a run record: written by the runner, read by ``adaptbench table`` and the plots.
+
+    Every record has the keys of ``_RecordKeys``; a complete run also has the rest. ``best`` is the evaluation
+    that the paper reports (each seed at its best epoch, by ``metric_for_best``)."""
+
+    metric_for_best: str
+    best: Evaluation | None
+    history: list[Evaluation]
+    params: ParamCounts
+    train: TrainStats
+    lr: float
+    lr_source: str
+    resumed_from: str | None
+    wall_seconds: float
+    peak_memory_bytes: int
+    peak_memory_kind: str
+    provenance: dict[str, Any]
+    # direction of ``metric_for_best`` (see ``selection_value``)
+    greater_is_better: bool
+    # a diverged run: the optimizer step whose training loss was not finite
+    diverged_at_step: int
+    # a failed run: the one-line error and the file holding its traceback
+    error: str
+    traceback: str
+    # the record hash of the run whose tensors this run started from (``init_from``)
+    init_from_hash: str | None
+
+
+REQUIRED_KEYS = frozenset(_RecordKeys.__annotations__)
+
+
+class RecordError(ConfigError):
+    """A file under a records folder that is not a readable adaptbench record."""
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±inf) replaced by None: records are strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def is_complete(record: Mapping[str, Any]) -> bool:
+    """A finished result (complete, or diverged: a deterministic outcome), as opposed to a failed attempt."""
+    return record.get("status") in ("complete", "diverged")
+
+
+def selection_value(record: Mapping[str, Any]) -> float:
+    """The number a hyperparameter search maximises: the best evaluation's ``metric_for_best``, negated when
+    lower is better (``greater_is_better`` false), so larger is always better; -inf for a diverged run or one
+    without that metric."""
+    value = ((record.get("best") or {}).get("metrics") or {}).get(record.get("metric_for_best", ""))
+    if record.get("status") != "complete" or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return float("-inf")
+    return float(value) if record.get("greater_is_better", True) else -float(value)
