@@ -79,8 +79,10 @@ def cmd_run(argv: Sequence[str]) -> int:
         """One job. Returns the record's selection value, for a Hydra sweeper that optimises (Optuna, Ax).
         Imports here, not above: --help and --cfg need no torch."""
         from adaptbench.harness.records.schema import selection_value
-        from adaptbench.harness.run.job import JobFailed, in_sweep, job_label, run
+        from adaptbench.harness.run.job import run
         from adaptbench.harness.run.locks import JobRunning
+        from adaptbench.harness.run.outcome import in_sweep
+        from adaptbench.harness.run.plan import JobFailed, job_label
 
         try:
             result = run(cfg)

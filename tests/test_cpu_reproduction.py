@@ -15,8 +15,10 @@ from _records_util import run_record, write_records
 
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.records.store import iter_records
-from adaptbench.harness.report.tables import LAYOUTS, Row, build_rows, main
-from adaptbench.harness.run.job import plan_job
+from adaptbench.harness.report.grid import Row, build_rows
+from adaptbench.harness.report.layouts import layouts
+from adaptbench.harness.report.tables import main
+from adaptbench.harness.run.plan import plan_job
 from conftest import REPO, SHARED_DATA
 
 RESULTS = REPO / "results" / "cpu_glue_minilm"
@@ -29,7 +31,7 @@ GRID_RANK = 8
 # Tasks scored by a correlation (CoLA: MCC, STS-B: Pearson): a constant prediction scores 0.
 CORRELATION_TASKS = ("cola", "stsb")
 TABLE_METRIC = {"cola": "matthews_correlation", "stsb": "pearson"}
-GLUE_HEADERS = {column.task: column.header for column in LAYOUTS["glue"].columns}
+GLUE_HEADERS = {column.task: column.header for column in layouts()["glue"].columns}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def is_rank_run(record: Mapping[str, Any]) -> bool:
 def grid_rows(records: Sequence[Mapping[str, Any]]) -> dict[str, Row]:
     """The GLUE table's rows of the main grid by method (the LoRA row of rank 8, not the r = 64 one)."""
     rows = {}
-    for row in build_rows(records, LAYOUTS["glue"]):
+    for row in build_rows(records, layouts()["glue"]):
         if dict(row.settings).get("r", GRID_RANK) == GRID_RANK:
             rows[row.method] = row
     return rows

@@ -23,7 +23,8 @@ from adaptbench.harness.api.plugins import adapt
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.config.validate import validate
 from adaptbench.harness.records.store import artifacts_dir, record_path, write_json_atomic
-from adaptbench.harness.run.job import prepare_data, run
+from adaptbench.harness.run.data import prepare_data
+from adaptbench.harness.run.job import run
 from adaptbench.harness.run.tensors import load_trainable, save_trainable
 from adaptbench.methods.lora import LoRAModule
 from adaptbench.tasks import custom

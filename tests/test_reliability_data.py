@@ -12,7 +12,7 @@ from torch import nn
 from adaptbench.harness.api.errors import ConfigError, DataError
 from adaptbench.harness.api.loading import load_task
 from adaptbench.harness.config.tree import compose_run_config
-from adaptbench.harness.run.job import plan_job
+from adaptbench.harness.run.plan import plan_job
 from adaptbench.harness.run.tensors import load_trainable, save_trainable
 from conftest import run_cli
 

@@ -15,7 +15,9 @@ from safetensors.torch import save_file
 from adaptbench.harness.api.errors import ConfigError, DataError
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.records.store import artifacts_dir, write_json_atomic
-from adaptbench.harness.run.job import EvalTracker, plan_job, run
+from adaptbench.harness.run.job import run
+from adaptbench.harness.run.plan import plan_job
+from adaptbench.harness.run.training import EvalTracker
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora"]
 

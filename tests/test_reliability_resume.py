@@ -18,8 +18,10 @@ from safetensors.torch import save_file
 
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.records.store import write_json_atomic
-from adaptbench.harness.run.job import checkpoint_problem, finished_record, plan_job, run
+from adaptbench.harness.run.job import run
 from adaptbench.harness.run.locks import JobRunning, job_lock
+from adaptbench.harness.run.plan import plan_job
+from adaptbench.harness.run.resume import checkpoint_problem, finished_record
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora"]
 CHECKPOINTED = [*TINY, "trainer.max_steps=6", "trainer.eval_every=2", "trainer.checkpoint=true"]

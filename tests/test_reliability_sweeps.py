@@ -19,7 +19,9 @@ from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.config.tree import check_run_overrides, compose_run_config
 from adaptbench.harness.records.schema import selection_value
 from adaptbench.harness.run import job as runner
-from adaptbench.harness.run.job import JobFailed, finished_record, plan_job, run
+from adaptbench.harness.run.job import run
+from adaptbench.harness.run.plan import JobFailed, plan_job
+from adaptbench.harness.run.resume import finished_record
 from conftest import CLI, REPO
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora"]

@@ -11,7 +11,8 @@ import pytest
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.run import job as runner
-from adaptbench.harness.run.job import plan_job, run
+from adaptbench.harness.run.job import run
+from adaptbench.harness.run.plan import plan_job
 from conftest import run_cli
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora"]

@@ -12,7 +12,8 @@ from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.records.hashing import config_hash
 from adaptbench.harness.records.store import artifacts_dir, write_json_atomic
-from adaptbench.harness.run.job import EvalTracker, run
+from adaptbench.harness.run.job import run
+from adaptbench.harness.run.training import EvalTracker
 from conftest import run_cli
 
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny"]

@@ -15,7 +15,8 @@ from adaptbench.harness.api.plugins import adapt
 from adaptbench.harness.api.registry import TASKS
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.config.validate import validate
-from adaptbench.harness.run.job import prepare_data, run
+from adaptbench.harness.run.data import prepare_data
+from adaptbench.harness.run.job import run
 from adaptbench.tasks._generation import GeneratedNoRepeatNGram
 from adaptbench.tasks.metrics.nlg import E2E_METRICS, WEBNLG_DART_METRICS
 from adaptbench.tasks.nlg import WEBNLG_SEEN, read_e2e_pairs, read_webnlg_pairs

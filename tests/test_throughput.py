@@ -10,7 +10,9 @@ import pytest
 from adaptbench.harness.api.models import load_tokenizer
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.records.store import read_record
-from adaptbench.harness.run.job import plan_job, prepare_data, run
+from adaptbench.harness.run.data import prepare_data
+from adaptbench.harness.run.job import run
+from adaptbench.harness.run.plan import plan_job
 
 # One epoch exactly: 4 steps x batch 4 over 16 training rows, so the run sees every training row once.
 TINY_EPOCH = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora", "trainer.eval_every=2"]

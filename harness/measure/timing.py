@@ -33,7 +33,7 @@ from adaptbench.harness.measure.latency import LatencySettings
 from adaptbench.harness.records.hashing import config_hash, result_config
 from adaptbench.harness.records.provenance import provenance
 from adaptbench.harness.records.store import write_json_atomic
-from adaptbench.harness.run.job import pick_device
+from adaptbench.harness.run.plan import pick_device
 
 # No adapter width is searched beyond this: a budget that needs more is not an adapter budget.
 MAX_WIDTH = 1 << 20

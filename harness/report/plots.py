@@ -27,16 +27,11 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator  # noqa: E402
 
 from adaptbench.harness.api.errors import ConfigError  # noqa: E402
+from adaptbench.harness.report.grid import Row, build_rows
+from adaptbench.harness.report.latency_table import iter_latency_records
+from adaptbench.harness.report.layouts import TableLayout, headline_column, layout_of_task
 from adaptbench.harness.report.paper import paper_method, paper_model  # noqa: E402
-from adaptbench.harness.report.tables import (
-    Layout,
-    Row,
-    build_rows,
-    headline_column,
-    iter_latency_records,
-    layout_of_task,
-    load_run_records,
-)
+from adaptbench.harness.report.tables import load_run_records
 
 FORMATS = ("png", "svg")
 PANEL_SIZE = (4.2, 3.4)  # inches per panel
@@ -58,7 +53,7 @@ def task_rows(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, list
         metric = next((r["metric_for_best"] for r in task_records if r.get("metric_for_best")), "main")
         column = headline_column(task, metric)
         paper_layout = layout_of_task(task)
-        layout = Layout(task, (column,), paper_layout.agg if paper_layout else "median")
+        layout = TableLayout(task, (column,), paper_layout.agg if paper_layout else "median")
         rows = [
             r
             for r in build_rows(task_records, layout)

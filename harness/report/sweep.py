@@ -30,7 +30,9 @@ from omegaconf import DictConfig, OmegaConf
 from adaptbench.harness.records.hashing import config_hash
 from adaptbench.harness.records.schema import RecordError
 from adaptbench.harness.records.store import read_record, record_path
-from adaptbench.harness.report.tables import render, run_table, split_by_layout
+from adaptbench.harness.report.layouts import split_by_layout
+from adaptbench.harness.report.render import render
+from adaptbench.harness.report.text import run_table
 
 ERROR_FILE = "error.txt"
 LISTED_ERRORS = 3  # failed jobs named in the summary line (all of them are in multirun.md)

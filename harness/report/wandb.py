@@ -27,7 +27,9 @@ from typing import Any
 
 from adaptbench.harness.api.errors import ConfigError, bad_value
 from adaptbench.harness.records.wandb import WandbRun, record_from_wandb
-from adaptbench.harness.report.tables import TableText, build_rows, split_by_layout
+from adaptbench.harness.report.grid import build_rows
+from adaptbench.harness.report.layouts import split_by_layout
+from adaptbench.harness.report.text import TableText
 
 log = logging.getLogger("adaptbench")
 

@@ -1,0 +1,195 @@
+"""Table layouts: which columns a table has (task, metric, scale, digits) and the paper CSV it compares with.
+
+A layout is data: one YAML file in ``conf/layout/`` (or a folder given to ``adaptbench table --layout-dir``), so a
+new task's table is a YAML file and no Python."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from adaptbench.harness.api.errors import ConfigError, bad_choice
+from adaptbench.harness.config.tree import CONF_DIR
+
+LAYOUT_FOLDER = "layout"  # conf/layout/<name>.yaml
+# Layouts that are not a YAML file: one column per task (``auto``), latency records and |Θ| counts.
+BUILT_IN = ("auto", "latency", "params")
+AGGREGATES = ("median", "mean")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One score column: the records of ``task`` (and task settings ``where``), ``metric`` × ``scale`` in the
+    paper's unit, and the column of the paper's CSV that holds the published number."""
+
+    header: str
+    task: str
+    metric: str
+    scale: float = 1.0
+    paper_key: str | None = None
+    where: tuple[tuple[str, Any], ...] = ()
+    digits: int = 1
+
+    def selects(self, record: Mapping[str, Any]) -> bool:
+        if record["task"] != self.task:
+            return False
+        task_cfg = (record.get("config") or {}).get("task") or {}
+        return all(task_cfg.get(key, default) == default for key, default in self.where)
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """A table's columns, how seeds aggregate (``agg``), and the paper's CSV it compares with."""
+
+    name: str
+    columns: tuple[Column, ...]
+    agg: str
+    paper_table: str | None = None
+    average: bool = False  # Table 2's "Avg." column
+    title: str = ""
+
+
+@dataclass
+class LayoutFile:
+    """The schema of a ``conf/layout/*.yaml`` file (validated by OmegaConf: unknown keys and wrong types fail)."""
+
+    title: str
+    columns: list[dict[str, Any]]
+    aggregation: str = "median"
+    paper_table: str | None = None
+    average: bool = False
+
+
+@dataclass
+class ColumnEntry:
+    """The schema of one entry of a layout's ``columns``."""
+
+    header: str
+    task: str
+    metric: str
+    scale: float = 1.0
+    paper_key: str | None = None
+    where: dict[str, Any] | None = None
+    digits: int = 1
+
+
+def _typed(schema: type, node: Any, where: str) -> Any:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"{where}: {str(err).splitlines()[0]}") from None
+
+
+def read_layout(path: Path) -> TableLayout:
+    """One layout file, checked (one line naming the file and the bad key otherwise)."""
+    from omegaconf import OmegaConf
+
+    try:
+        node = OmegaConf.load(path)
+    except Exception as err:  # YAML syntax, encoding, unreadable: one line naming the file
+        raise ConfigError(
+            f"{path}: not a readable layout ({type(err).__name__}: {str(err).splitlines()[0]})"
+        ) from None
+    spec = _typed(LayoutFile, node, str(path))
+    if spec.aggregation not in AGGREGATES:
+        raise bad_choice(f"{path}: aggregation", spec.aggregation, AGGREGATES)
+    columns = []
+    for i, entry in enumerate(spec.columns):
+        c = _typed(ColumnEntry, entry, f"{path}: columns[{i}]")
+        where = tuple((c.where or {}).items())
+        columns.append(Column(c.header, c.task, c.metric, float(c.scale), c.paper_key, where, c.digits))
+    if not columns:
+        raise ConfigError(f"{path}: columns is empty; a layout needs at least one column")
+    return TableLayout(
+        path.stem, tuple(columns), spec.aggregation, spec.paper_table, spec.average, spec.title
+    )
+
+
+_extra_dirs: list[Path] = []
+
+
+def add_layout_dirs(dirs: Sequence[str | Path]) -> None:
+    """Also read the layouts in ``dirs`` (``adaptbench table --layout-dir``); a name there replaces the packaged
+    layout of that name."""
+    for d in map(Path, dirs):
+        if not d.is_dir():
+            raise ConfigError(f"--layout-dir={str(d)!r} is not a directory of layout YAML files")
+        _extra_dirs.append(d)
+    _read_layouts.cache_clear()
+
+
+@cache
+def _read_layouts(dirs: tuple[Path, ...]) -> dict[str, TableLayout]:
+    found: dict[str, TableLayout] = {}
+    for folder in dirs:
+        for path in sorted(folder.glob("*.yaml")):
+            if path.stem in BUILT_IN:
+                raise ConfigError(f"{path}: {path.stem!r} is a built-in layout; name the file otherwise")
+            found[path.stem] = read_layout(path)
+    return found
+
+
+def layouts() -> dict[str, TableLayout]:
+    """Every table layout by name: ``conf/layout/*.yaml`` and the ``--layout-dir`` folders."""
+    return _read_layouts((CONF_DIR / LAYOUT_FOLDER, *_extra_dirs))
+
+
+def layout_choices() -> tuple[str, ...]:
+    return ("auto", *layouts(), "latency", "params")
+
+
+def auto_layout(records: Sequence[Mapping[str, Any]]) -> TableLayout:
+    """One column per task (sorted) with its ``metric_for_best``, unscaled, median over seeds."""
+    metrics: dict[str, str] = {}
+    for record in records:
+        metrics.setdefault(record["task"], record.get("metric_for_best") or "main")
+    columns = tuple(
+        Column(f"{task} {metric}", task, metric, digits=4) for task, metric in sorted(metrics.items())
+    )
+    return TableLayout("auto", columns, "median", title="tasks without a paper table")
+
+
+def layout_of_task(task: str) -> TableLayout | None:
+    """The paper layout that has a column for ``task`` (None for tasks no paper table has)."""
+    return next((lay for lay in layouts().values() if any(c.task == task for c in lay.columns)), None)
+
+
+def headline_column(task: str, metric: str) -> Column:
+    """One column for all records of ``task`` scored by ``metric``, in the paper's unit where a paper layout
+    has that task and metric (the figures' y axis)."""
+    layout = layout_of_task(task)
+    for column in layout.columns if layout else ():
+        if column.task == task and column.metric == metric:
+            return Column(
+                task if column.where else column.header,
+                task,
+                metric,
+                column.scale,
+                digits=column.digits,
+            )
+    return Column(task, task, metric, digits=4)
+
+
+def split_by_layout(
+    records: Sequence[Mapping[str, Any]],
+) -> list[tuple[TableLayout, list[Mapping[str, Any]]]]:
+    """``--layout auto``: each record goes to the paper layout that has its task, the rest to one auto table."""
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for record in records:
+        layout = layout_of_task(record["task"])
+        groups[layout.name if layout else ""].append(record)
+    return [
+        (layouts()[name] if name else auto_layout(rs), rs)
+        for name, rs in sorted(groups.items(), key=_auto_last)
+    ]
+
+
+def _auto_last(item: tuple[str, Any]) -> tuple[bool, str]:
+    return (item[0] == "", item[0])

@@ -1,0 +1,85 @@
+"""Table text as Markdown, CSV, LaTeX or a rich terminal table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Sequence
+
+from adaptbench.harness.report.text import TableText
+
+FORMATS = ("md", "csv", "latex", "rich")
+
+
+# --------------------------------------------------------------------------------------------- output
+def render(table: TableText, form: str) -> str:
+    return {"md": to_markdown, "csv": to_csv, "latex": to_latex, "rich": to_rich}[form](table)
+
+
+def to_markdown(table: TableText) -> str:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    out = [f"**{table.title}**", "", line(table.headers), "|" + "---|" * len(table.headers)]
+    out += [line(row) for row in table.rows]
+    return "\n".join(out + ([""] + table.notes if table.notes else []))
+
+
+def to_csv(table: TableText) -> str:
+    """The cells only (the title and notes go to stderr, so the output stays one CSV table)."""
+    for note in table.notes:
+        print(f"# {note}", file=sys.stderr)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.headers)
+    writer.writerows(table.rows)
+    return buffer.getvalue().rstrip("\n")
+
+
+LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "#": r"\#",
+    "_": r"\_",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    "Θ": r"$\Theta$",
+    "·": r"$\cdot$",
+    "L̂": r"$\hat{L}$",
+}
+
+
+def latex_escape(text: str) -> str:
+    for raw, escaped in LATEX_ESCAPES.items():
+        text = text.replace(raw, escaped)
+    return text
+
+
+def to_latex(table: TableText) -> str:
+    out = [f"% {table.title}", r"\begin{tabular}{ll" + "r" * (len(table.headers) - 2) + "}", r"\toprule"]
+    out.append(" & ".join(latex_escape(h) for h in table.headers) + r" \\")
+    out.append(r"\midrule")
+    out += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in table.rows]
+    out += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(out + [f"% {latex_escape(n)}" for n in table.notes])
+
+
+def to_rich(table: TableText) -> str:
+    """A boxed table (cells as plain text: ``[paper 87.5]`` is not rich markup)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    rich_table = Table(title=Text(table.title), caption=Text("\n".join(table.notes)) if table.notes else None)
+    for header in table.headers:
+        rich_table.add_column(Text(header), overflow="fold")
+    for row in table.rows:
+        rich_table.add_row(*(Text(cell) for cell in row))
+    console = Console(file=io.StringIO(), width=200, force_terminal=False)
+    console.print(rich_table)
+    return console.file.getvalue().rstrip("\n")  # type: ignore[attr-defined]

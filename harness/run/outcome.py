@@ -1,0 +1,164 @@
+"""What a finished (or failed) job writes: its record, built from what it trained and measured."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+import resource
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.records.hashing import config_hash
+from adaptbench.harness.records.provenance import provenance
+from adaptbench.harness.records.schema import RECORD_VERSION, Record, TrainStats
+from adaptbench.harness.records.store import artifacts_dir, record_path, write_json_atomic
+from adaptbench.harness.run.plan import Built, Job
+from adaptbench.harness.run.training import Trained
+
+
+def peak_memory(device: torch.device) -> dict[str, Any]:
+    if device.type == "cuda":
+        return {
+            "peak_memory_bytes": torch.cuda.max_memory_allocated(device),
+            "peak_memory_kind": "cuda_allocated",
+        }
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_memory_bytes": rss_kib * 1024, "peak_memory_kind": "process_max_rss"}
+
+
+def per_second(amount: float, seconds: float) -> float | None:
+    return round(amount / seconds, 3) if seconds > 0 else None
+
+
+def eval_split_size(data: DatasetDict) -> tuple[int, int]:
+    """Rows and input tokens of the evaluation splits (what one evaluation feeds the model; rows are tokenised
+    unpadded, so every ``input_ids`` position is a real token)."""
+    import pyarrow.compute as pc
+
+    rows = tokens = 0
+    for name, split in data.items():
+        if name == "train":
+            continue
+        rows += len(split)
+        if len(split) and "input_ids" in split.column_names:
+            lengths = pc.list_value_length(split.data.table.column("input_ids"))
+            tokens += int(pc.sum(lengths).as_py() or 0)
+    return rows, tokens
+
+
+def throughput(built: Built, trained: Trained, samples_seen: int) -> dict[str, float | None]:
+    """Samples and tokens per second of training (non-padding tokens the Trainer counted) and of evaluation
+    (every evaluation of the history over the evaluation splits, against their summed time)."""
+    evaluations = len(trained.tracker.history)
+    eval_seconds = sum(entry["eval_seconds"] for entry in trained.tracker.history)
+    eval_rows, eval_tokens = eval_split_size(built.data)
+    return {
+        "train_samples_per_second": per_second(samples_seen, trained.train_seconds),
+        "train_tokens_per_second": per_second(trained.tokens_seen, trained.train_seconds),
+        "eval_samples_per_second": per_second(evaluations * eval_rows, eval_seconds),
+        "eval_tokens_per_second": per_second(evaluations * eval_tokens, eval_seconds),
+    }
+
+
+def make_record(job: Job, built: Built, trained: Trained, wall_seconds: float) -> Record:
+    cfg, plan = job.cfg, job.plan
+    samples_seen = trained.steps * plan.trainer.batch_size * plan.trainer.grad_accum * trained.args.world_size
+    seconds = trained.train_seconds
+    device = built.device
+    record = Record(
+        record_version=RECORD_VERSION,
+        status="complete" if trained.diverged_at_step is None else "diverged",
+        config_hash=job.key,
+        run_name=job.artifacts.name,
+        method=str(cfg.method.name),
+        model=str(cfg.model.name),
+        task=str(cfg.task.name),
+        seed=int(cfg.seed),
+        metric_for_best=plan.task.metric_for_best,
+        greater_is_better=plan.task.greater_is_better,
+        best=trained.tracker.best,
+        history=trained.tracker.history,
+        params=built.counts,
+        train=TrainStats(
+            steps=trained.steps,
+            train_loss=trained.train_loss,
+            train_seconds=round(seconds, 3),
+            eval_seconds=round(sum(entry["eval_seconds"] for entry in trained.tracker.history), 3),
+            train_examples=len(built.data["train"]),
+            segments=trained.tracker.segments,
+            **throughput(built, trained, samples_seen),
+        ),
+        lr=plan.trainer.lr,
+        lr_source=plan.lr_source,
+        resumed_from=trained.resumed_from,
+        init_from_hash=plan.init_from.key if plan.init_from else None,
+        wall_seconds=round(wall_seconds, 3),
+        **peak_memory(device),
+        provenance=provenance(
+            str(device) if device.type == "cpu" else torch.cuda.get_device_name(device), cfg.seed
+        ),
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    if trained.diverged_at_step is not None:
+        record["diverged_at_step"] = trained.diverged_at_step
+    return record
+
+
+def in_sweep() -> bool:
+    """Whether this job is one of a Hydra multirun (where one bad job must not stop the others)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def one_line(err: BaseException) -> str:
+    """An error as one line: a ConfigError's own message, else the exception's type and first line."""
+    lines = str(err).strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if isinstance(err, ConfigError) else f"{type(err).__name__}: {first}".rstrip(": ")
+
+
+def write_failure(cfg: DictConfig, err: BaseException, key: str | None = None) -> Path | None:
+    """Write a failure record (``status: failed``, the one-line error, the traceback's file) where the job's
+    record goes; None when the config cannot even name that place. Resume retries a failed job."""
+    try:
+        key = key or config_hash(cfg)
+        path = record_path(cfg, key)
+    except Exception:  # noqa: BLE001 -- a config too broken to place a record: the error is still raised
+        return None
+    trace = artifacts_dir(path) / "traceback.txt"
+    trace.parent.mkdir(parents=True, exist_ok=True)
+    trace.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
+    record = Record(
+        record_version=RECORD_VERSION,
+        status="failed",
+        config_hash=key,
+        run_name=path.stem,
+        method=str(cfg.method.name),
+        model=str(cfg.model.name),
+        task=str(cfg.task.name),
+        seed=int(cfg.seed),
+        error=one_line(err),
+        traceback=str(trace),
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    write_json_atomic(path, record)
+    return path
+
+
+def summary(record: Record) -> str:
+    """One line on a finished job: its selection metric at the best evaluation, steps and time."""
+    metric = record["metric_for_best"]
+    best = (record.get("best") or {}).get("metrics", {})
+    value = best.get(metric)
+    shown = "-" if value is None else f"{value:.4f}"
+    train = record["train"]
+    return f"{metric} {shown}, {train['steps']} steps in {train['train_seconds']:.0f} s"

@@ -1,0 +1,91 @@
+"""Resume: a killed job restarts from its newest whole checkpoint; a finished job is found by its record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import zipfile
+from pathlib import Path
+
+from adaptbench.harness.records.files import safetensors_problem
+from adaptbench.harness.records.schema import Record, RecordError, is_complete
+from adaptbench.harness.records.store import read_record
+from adaptbench.harness.run.console import say
+from adaptbench.harness.run.plan import Job, job_label
+
+log = logging.getLogger("adaptbench")
+
+CHECKPOINTS_KEPT = 2  # the newest may be cut short by a kill during its save: the one before it is whole
+
+
+def finished_record(job: Job) -> Record | None:
+    """The job's record if it holds a finished result; None for no record, a failed attempt (retried) or an
+    unreadable file (treated as missing, with one warning line naming it)."""
+    if not job.path.exists():
+        return None
+    try:
+        record = read_record(job.path)
+    except RecordError as err:
+        log.warning("%s; running the job again", err)
+        return None
+    return record if is_complete(record) else None
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a Trainer checkpoint cannot be resumed from (cut short by a kill during its save, a truncated
+    file), or None. The Trainer writes ``trainer_state.json`` last, so a checkpoint without it is incomplete;
+    weights are checked by their safetensors header, torch files by their zip directory (written at the end)."""
+    state = folder / "trainer_state.json"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "incomplete (no readable trainer_state.json)"
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights:
+        return "incomplete (no model weights)"
+    for path in weights:
+        if problem := safetensors_problem(path):
+            return f"{path.name}: {problem}"
+    if not (folder / "optimizer.pt").is_file():
+        return "incomplete (no optimizer.pt)"
+    for path in sorted(folder.glob("*.pt")) + sorted(folder.glob("*.pth")):
+        try:
+            with zipfile.ZipFile(path):
+                pass
+        except (OSError, zipfile.BadZipFile):
+            return f"{path.name}: truncated or not a torch file"
+    return None
+
+
+def checkpoints_newest_first(output_dir: Path) -> list[Path]:
+    found = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+
+
+def resume_point(job: Job, output_dir: Path) -> str | None:
+    """The newest whole checkpoint of this job to continue from, whatever ``trainer.checkpoint`` says now (an
+    earlier attempt's checkpoints are never thrown away while the job has no record), or None. Broken ones are
+    removed, each with one line. ``resume=false`` starts afresh and removes them."""
+    if not output_dir.is_dir():
+        return None
+    if not job.cfg.get("resume", True):
+        shutil.rmtree(output_dir, ignore_errors=True)
+        log.warning("resume=false: removed the earlier attempt's checkpoints in %s", output_dir)
+        return None
+    for checkpoint in checkpoints_newest_first(output_dir):
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            say(f"{job_label(job.cfg)}: resuming from {checkpoint}")
+            return str(checkpoint)
+        log.warning("%s: %s; removed, trying the one before", checkpoint, problem)
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
+
+
+def already_done(job: Job) -> Record | None:
+    """The job's finished record when ``resume`` is on and one exists."""
+    if not job.cfg.get("resume", True) or (done := finished_record(job)) is None:
+        return None
+    log.info("already done, skipping (resume=true): %s", job.path)
+    return done
