@@ -56,10 +56,10 @@ def adapted_copy(base, node: dict, budget: str | None, arch, layout, kind: str):
 def measure_group(base, group: list[tuple[str, str | None]], shape, args, model_name: str) -> list[dict]:
     """One interleaved timing of the base and each (method, budget) of ``group`` at ``shape``."""
     from adaptbench.harness.api.layout import Layout
-    from adaptbench.harness.api.models import arch_config
+    from adaptbench.harness.api.models import arch_config, model_kind
     from adaptbench.harness.config.tree import compose_config
     from adaptbench.harness.measure.latency import LatencySettings
-    from adaptbench.harness.measure.timing import model_kind, random_inputs, summarise, time_interleaved
+    from adaptbench.harness.measure.timing import random_inputs, summarise, time_interleaved
 
     batch, seq = shape
     settings = LatencySettings(batch=batch, seq=seq, trials=args.rounds, warmup=1)
@@ -115,9 +115,8 @@ def measure_group(base, group: list[tuple[str, str | None]], shape, args, model_
 
 def main() -> None:
     args = arguments(__doc__, rounds=5, quick_rounds=2, extra=shape_option)
-    from adaptbench.harness.api.models import build_model
+    from adaptbench.harness.api.models import build_model, model_kind
     from adaptbench.harness.config.tree import compose_config
-    from adaptbench.harness.measure.timing import model_kind
 
     model_name = "tiny-gpt2" if args.quick else "gpt2-medium"
     default = "1x128,16x256" if torch.cuda.is_available() else "1x128"

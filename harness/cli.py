@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.run.console import configure, is_verbose
@@ -63,9 +64,52 @@ def run_help() -> str:
     return "\n".join(lines)
 
 
+def run_one_job(cfg: Any) -> float | None:
+    """One job of ``adaptbench run``. Returns the record's selection value, for a Hydra sweeper that optimises
+    (Optuna, Ax). Imports here, not at the top: --help and --cfg need no torch."""
+    from adaptbench.harness.records.schema import selection_value
+    from adaptbench.harness.run.job import run
+    from adaptbench.harness.run.locks import JobRunning
+    from adaptbench.harness.run.outcome import in_sweep
+    from adaptbench.harness.run.plan import JobFailed, job_label
+
+    try:
+        result = run(cfg)
+    except ConfigError as err:
+        print(f"adaptbench: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except JobFailed as err:  # in a sweep: one line; its record says failed, the sweep's summary counts it
+        print(f"adaptbench: {job_label(cfg)}: failed: {err.message} ({err.record_path})", file=sys.stderr)
+        if not in_sweep():
+            sys.exit(1)
+        return float("-inf")
+    except JobRunning as err:
+        print(f"adaptbench: {job_label(cfg)}: skipped: {err}", file=sys.stderr)
+        if not in_sweep():
+            sys.exit(1)
+        return None
+    if cfg.get("dry_run", False):  # one JSON line per job: the cell and its hyperparameters
+        print(json.dumps(result, default=str))
+        return None
+    return selection_value(result)
+
+
+def hydra_argv(argv: Sequence[str]) -> list[str]:
+    """The command line handed to Hydra: its console log kept to warnings unless -v when jobs run (the full log
+    still goes to its job log file and the run's run.log)."""
+    runs_jobs = all(
+        not a.startswith("-") or a in ("-m", "--multirun") for a in argv
+    )  # not --cfg, --info, -sc
+    if not runs_jobs or is_verbose():
+        return list(argv)
+    # argparse takes one run of positional overrides: -m first, then every override
+    multirun = [a for a in argv if a in ("-m", "--multirun")]
+    quiet = ["++hydra.job_logging.handlers.console.level=WARNING"]
+    return [*multirun, *quiet, *(a for a in argv if a not in multirun)]
+
+
 def cmd_run(argv: Sequence[str]) -> int:
     import hydra
-    from omegaconf import DictConfig
 
     from adaptbench.harness.config.tree import CONF_DIR, check_run_overrides
 
@@ -73,53 +117,13 @@ def cmd_run(argv: Sequence[str]) -> int:
         print(run_help())
         return 0
     check_run_overrides(argv)
-
-    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=None)
-    def hydra_job(cfg: DictConfig) -> float | None:
-        """One job. Returns the record's selection value, for a Hydra sweeper that optimises (Optuna, Ax).
-        Imports here, not above: --help and --cfg need no torch."""
-        from adaptbench.harness.records.schema import selection_value
-        from adaptbench.harness.run.job import run
-        from adaptbench.harness.run.locks import JobRunning
-        from adaptbench.harness.run.outcome import in_sweep
-        from adaptbench.harness.run.plan import JobFailed, job_label
-
-        try:
-            result = run(cfg)
-        except ConfigError as err:
-            print(f"adaptbench: error: {err}", file=sys.stderr)
-            sys.exit(2)
-        except (
-            JobFailed
-        ) as err:  # in a sweep: one line; its record says failed, the sweep's summary counts it
-            print(f"adaptbench: {job_label(cfg)}: failed: {err.message} ({err.record_path})", file=sys.stderr)
-            if not in_sweep():
-                sys.exit(1)
-            return float("-inf")
-        except JobRunning as err:
-            print(f"adaptbench: {job_label(cfg)}: skipped: {err}", file=sys.stderr)
-            if not in_sweep():
-                sys.exit(1)
-            return None
-        if cfg.get("dry_run", False):  # one JSON line per job: the cell and its hyperparameters
-            print(json.dumps(result, default=str))
-            return None
-        return selection_value(result)
-
-    # Hydra configures logging itself (hydra/job_logging): drop ours so that no line shows twice, and keep its
-    # console to warnings unless -v (the full log still goes to its job log file and the run's run.log).
+    hydra_job = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=None)(run_one_job)
+    # Hydra configures logging itself (hydra/job_logging): drop ours so that no line shows twice.
     logging.getLogger().handlers.clear()
-    runs_jobs = all(
-        not a.startswith("-") or a in ("-m", "--multirun") for a in argv
-    )  # not --cfg, --info, -sc
-    quiet = ["++hydra.job_logging.handlers.console.level=WARNING"] if runs_jobs and not is_verbose() else []
     if "COMP_LINE" in os.environ:
         strip_run_from_completion_line()
     # the program name Hydra's completion script registers and calls back (`adaptbench -sc query=bash`)
-    if quiet:  # argparse takes one run of positional overrides: -m first, then every override
-        multirun = [a for a in argv if a in ("-m", "--multirun")]
-        argv = [*multirun, *quiet, *(a for a in argv if a not in multirun)]
-    sys.argv = ["adaptbench", *argv]
+    sys.argv = ["adaptbench", *hydra_argv(argv)]
     hydra_job()
     from adaptbench.harness.report.sweep import failed_jobs
 

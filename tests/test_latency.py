@@ -11,12 +11,11 @@ from test_cli_errors import assert_one_line_error
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.loading import load_method
-from adaptbench.harness.api.models import arch_config
+from adaptbench.harness.api.models import arch_config, model_kind
 from adaptbench.harness.measure.latency import LatencySettings, compose_latency_config, parse_budget
 from adaptbench.harness.measure.timing import (
     build_pair,
     method_for_budget,
-    model_kind,
     nearest_width,
     random_inputs,
 )

@@ -67,7 +67,7 @@ def test_output_root_must_be_a_writable_folder(tmp_path, monkeypatch):
     def disk_full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(runner.os, "fsync", disk_full)
+    monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(ConfigError, match="cannot write in .*No space left on device"):
         run(compose_run_config([*TINY, f"output_root={tmp_path / 'out'}"]))
     assert not list(Path(tmp_path / "out").rglob(".write-probe-*"))

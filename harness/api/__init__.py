@@ -39,6 +39,7 @@ EXPORTS = {
     "arch_config": "models",
     "build_model": "models",
     "load_tokenizer": "models",
+    "model_kind": "models",
     "resolve_location": "models",
 }
 

@@ -43,6 +43,12 @@ class Layout:
     # per sublayer (attn, ffn): the module whose output is the sublayer's output after its dropout, just before
     # the residual add
     sublayer_outputs: Mapping[str, str] = field(default_factory=dict)
+    # decoder-only (GPT-2, Llama): built as a causal LM when no task says otherwise (latency, |Θ| tables)
+    decoder: bool = False
+    # an absolute position table (BERT, RoBERTa, GPT-2): an input longer than it indexes past its end
+    absolute_positions: bool = False
+    # RoBERTa's positions start after the padding index: pad_token_id + 1 of the table's rows are never used
+    positions_after_padding: bool = False
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> Layout:
@@ -55,6 +61,9 @@ class Layout:
             embedding_output_readers=tuple(cfg.get("embedding_output_readers", ())),
             layernorm_position=_layernorm_position(cfg.get("layernorm_position", "post")),
             sublayer_outputs=dict(cfg.get("sublayer_outputs", {})),
+            decoder=bool(cfg.get("decoder", False)),
+            absolute_positions=bool(cfg.get("absolute_positions", False)),
+            positions_after_padding=bool(cfg.get("positions_after_padding", False)),
         )
 
     def target(self, name: str) -> Target:

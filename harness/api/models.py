@@ -33,6 +33,13 @@ MODEL_CLASSES = {
 }
 
 
+def model_kind(model_cfg: Mapping) -> str:
+    """The one rule for a model built without a task (latency, |Θ| tables): ``generation`` (a causal LM) for a
+    decoder-only family (``decoder: true`` in conf/family), ``classification`` otherwise. A run builds what its
+    task's ``kind`` says (``MODEL_CLASSES``)."""
+    return "generation" if model_cfg["layout"].get("decoder", False) else "classification"
+
+
 def resolve_location(location: str) -> str:
     """Turn ``pkg:<package>/<subdir>`` into that folder of the installed package; other values pass through."""
     if not location.startswith("pkg:"):

@@ -40,8 +40,6 @@ RUNNER_TRAINING_ARGS = frozenset(
         "max_steps", "num_train_epochs", "warmup_steps", "logging_nan_inf_filter",
     }
 )  # fmt: skip
-# model types whose position table is absolute: a longer input than the table indexes past its end
-ABSOLUTE_POSITIONS = ("bert", "roberta", "xlm-roberta", "gpt2", "distilbert", "electra")
 
 
 @dataclass
@@ -141,13 +139,14 @@ def check_extra_args(extra: dict) -> None:
             )
 
 
-def check_positions(arch: PretrainedConfig, input_length: int) -> None:
-    """An input longer than an absolute position table fails mid-training with an index error: refuse it."""
-    absolute = arch.model_type in ABSOLUTE_POSITIONS or getattr(arch, "position_biased_input", False)
+def check_positions(arch: PretrainedConfig, layout: Layout, input_length: int) -> None:
+    """An input longer than an absolute position table fails mid-training with an index error: refuse it. The
+    family says whether its table is absolute (conf/family); DeBERTa's is when ``position_biased_input``."""
+    absolute = layout.absolute_positions or getattr(arch, "position_biased_input", False)
     limit = getattr(arch, "max_position_embeddings", None)
     if not absolute or limit is None:
         return
-    if arch.model_type in ("roberta", "xlm-roberta"):  # positions start after the padding index
+    if layout.positions_after_padding:
         limit -= (arch.pad_token_id or 0) + 1
     if input_length > limit:
         raise bad_value(
@@ -215,7 +214,7 @@ def validate(cfg: DictConfig) -> RunPlan:
     layout = Layout.from_config(cfg.model.layout)
     arch = arch_config(cfg.model, task.kind, task.num_labels)
     method.validate(arch, layout)
-    check_positions(arch, method.input_length(trainer.max_seq_len))
+    check_positions(arch, layout, method.input_length(trainer.max_seq_len))
     task.validate()
     init_from = cfg.get("init_from")
     return RunPlan(

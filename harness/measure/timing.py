@@ -20,13 +20,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from transformers import PretrainedConfig
-from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from adaptbench.harness.api.accounting import parameter_report
 from adaptbench.harness.api.errors import bad_value
 from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.loading import load_method
-from adaptbench.harness.api.models import arch_config, build_model
+from adaptbench.harness.api.models import arch_config, build_model, model_kind
 from adaptbench.harness.api.plugins import Method, adapt, typed_config
 from adaptbench.harness.config.tree import CONF_DIR
 from adaptbench.harness.measure.latency import LatencySettings
@@ -37,13 +36,6 @@ from adaptbench.harness.run.plan import pick_device
 
 # No adapter width is searched beyond this: a budget that needs more is not an adapter budget.
 MAX_WIDTH = 1 << 20
-
-
-def model_kind(model_cfg: Mapping) -> str:
-    """``generation`` for a decoder-only architecture (GPT-2, Llama: transformers has no masked LM for it),
-    built as a causal LM; ``classification`` for encoders."""
-    model_type = model_cfg["arch"]["model_type"]
-    return "classification" if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "generation"
 
 
 def nearest_width(params_at: Callable[[int], int], target: int) -> int:

@@ -12,9 +12,11 @@ from adaptbench.harness.api.node_keys import LABEL_KEYS
 
 # Config keys that do not change a run's result (where it writes, how it logs, how fast it evaluates).
 NON_RESULT_KEYS = ("output_root", "resume", "logger", "device", "hydra")
-
-
 NON_RESULT_TRAINER_KEYS = ("eval_batch_size", "save_trainable", "checkpoint")
+# Facts of the model family (conf/family) that follow from its architecture, which is hashed already: how a
+# model is built without a task and which inputs are refused. Not hashed, so records made before the family
+# files stated them keep their hashes.
+ARCHITECTURE_FACT_KEYS = ("decoder", "absolute_positions", "positions_after_padding")
 
 
 def result_config(cfg: DictConfig | Mapping) -> dict:
@@ -28,6 +30,10 @@ def result_config(cfg: DictConfig | Mapping) -> dict:
     for section, dropped in (("trainer", NON_RESULT_TRAINER_KEYS), ("method", LABEL_KEYS)):
         if isinstance(plain.get(section), dict):
             plain[section] = {k: v for k, v in plain[section].items() if k not in dropped}
+    model = plain.get("model")
+    if isinstance(model, dict) and isinstance(model.get("layout"), dict):
+        layout = {k: v for k, v in model["layout"].items() if k not in ARCHITECTURE_FACT_KEYS}
+        plain["model"] = {**model, "layout": layout}
     return plain
 
 

@@ -20,8 +20,6 @@ from adaptbench.harness.report.paper import (
 from adaptbench.harness.report.text import Footnotes, TableText, params_text
 
 # --------------------------------------------------------------------------------------------- params
-# Model types whose paper tables count the causal LM (Tables 3 and 4); the others count a classifier (Table 2).
-DECODER_MODEL_TYPES = ("gpt2", "llama")
 
 
 PARAMS_PAPER_TABLES = ("table2_glue", "table3_e2e", "table4_gpt3")
@@ -112,6 +110,7 @@ def _params_line(
     model: str, method: str, overrides: Sequence[str], published: Sequence[PaperRow], notes: Footnotes
 ) -> list[str]:
     from adaptbench.harness.api.accounting import count_params
+    from adaptbench.harness.api.models import model_kind
     from adaptbench.harness.config.tree import compose_run_config
 
     settings = (
@@ -119,8 +118,8 @@ def _params_line(
     )
     try:
         cfg = compose_run_config([*overrides, f"model={model}", f"method={method}"])
-        kind = "generation" if cfg.model.arch.model_type in DECODER_MODEL_TYPES else "classification"
-        counts = count_params(cfg.model, cfg.method, kind)
+        # decoders count the causal LM (Tables 3 and 4), encoders a classifier (Table 2)
+        counts = count_params(cfg.model, cfg.method, model_kind(cfg.model))
     except (ConfigError, HydraException) as err:
         return [
             paper_method(method),

@@ -71,6 +71,27 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--compare", default=None, help="paper: the published numbers beside each cell")
     parser.add_argument("--model", default=None, help="the model of --layout params (or model=<name>)")
     parser.add_argument("--out", default=None, help="write the table to this file instead of printing it")
+    add_wandb_arguments(parser)
+    args = parser.parse_args(list(argv))
+    for token in [d for d in args.dirs if d.startswith("model=")]:
+        args.model = token.removeprefix("model=")
+        args.dirs.remove(token)
+    check_wandb_options(args)
+    add_layout_dirs(args.layout_dir)
+    args.dirs = args.dirs or ["outputs"]
+    for name, value, choices in (
+        ("--layout", args.layout, layout_choices()),
+        ("--format", args.form, FORMATS),
+        ("--agg", args.agg, AGGREGATES),
+        ("--compare", args.compare, ("paper",)),
+    ):
+        if value is not None and value not in choices:
+            raise bad_choice(name, value, choices)
+    return args
+
+
+def add_wandb_arguments(parser: argparse.ArgumentParser) -> None:
+    """--wandb (log the tables to a summary run) and --from-wandb/--filter (read runs instead of records)."""
     parser.add_argument(
         "--wandb",
         action="store_true",
@@ -88,22 +109,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="with --from-wandb: only runs whose config KEY has VALUE (method=lora, task=sst2, r=8); repeatable",
     )
-    args = parser.parse_args(list(argv))
-    for token in [d for d in args.dirs if d.startswith("model=")]:
-        args.model = token.removeprefix("model=")
-        args.dirs.remove(token)
-    check_wandb_options(args)
-    add_layout_dirs(args.layout_dir)
-    args.dirs = args.dirs or ["outputs"]
-    for name, value, choices in (
-        ("--layout", args.layout, layout_choices()),
-        ("--format", args.form, FORMATS),
-        ("--agg", args.agg, AGGREGATES),
-        ("--compare", args.compare, ("paper",)),
-    ):
-        if value is not None and value not in choices:
-            raise bad_choice(name, value, choices)
-    return args
 
 
 def check_wandb_options(args: argparse.Namespace) -> None:

@@ -223,15 +223,14 @@ def stop_progress(trainer: Trainer) -> None:
             callback.on_train_end(trainer.args, trainer.state, trainer.control)
 
 
-def train(job: Job, built: Built, logger: Any) -> Trained:
-    """``transformers.Trainer`` with the evaluation callback; evaluation time kept out of training time; a
-    non-finite loss stops training (a diverged run)."""
+def evaluation_tracker(job: Job, built: Built, logger: Any) -> tuple[EvalTracker, EvalContext]:
+    """The callback that evaluates the job after each epoch (or ``eval_every`` steps) and keeps the best."""
+    from datasets import DatasetDict
+
     plan, artifacts = job.plan, job.artifacts
     ctx = EvalContext(
         plan.trainer.eval_batch_size, built.device, plan.task.collator(built.tokenizer), str(artifacts)
     )
-    from datasets import DatasetDict
-
     eval_splits = DatasetDict({name: split for name, split in built.data.items() if name != "train"})
     tracker = EvalTracker(
         lambda m: plan.task.evaluate(m, built.tokenizer, eval_splits, ctx),
@@ -240,12 +239,16 @@ def train(job: Job, built: Built, logger: Any) -> Trained:
         logger,
         artifacts / "evaluations.json",
     )
-    args = training_arguments(plan.trainer, artifacts / "checkpoints", job.cfg.seed, built.device)
+    return tracker, ctx
+
+
+def make_trainer(job: Job, built: Built, tracker: EvalTracker, ctx: EvalContext) -> HarnessTrainer:
+    args = training_arguments(job.plan.trainer, job.artifacts / "checkpoints", job.cfg.seed, built.device)
     callbacks: list[TrainerCallback] = [tracker]
     if not is_verbose():
         callbacks.append(JobProgress(job_label(job.cfg)))
     trainer = HarnessTrainer(
-        token_level_loss=plan.task.kind == "generation",
+        token_level_loss=job.plan.task.kind == "generation",
         model=built.model,
         args=args,
         train_dataset=built.data["train"],
@@ -256,6 +259,15 @@ def train(job: Job, built: Built, logger: Any) -> Trained:
         not is_verbose()
     ):  # with tqdm off, the Trainer prints every log dict instead: JobProgress shows the loss
         trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def train(job: Job, built: Built, logger: Any) -> Trained:
+    """``transformers.Trainer`` with the evaluation callback; evaluation time kept out of training time; a
+    non-finite loss stops training (a diverged run)."""
+    tracker, ctx = evaluation_tracker(job, built, logger)
+    trainer = make_trainer(job, built, tracker, ctx)
+    args = trainer.args
     last = resume_point(job, Path(args.output_dir))
     if last is not None:
         tracker.restore(TrainerState.load_from_json(str(Path(last) / "trainer_state.json")).global_step)
