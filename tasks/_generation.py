@@ -15,6 +15,8 @@ were trained with, and the task needs no knowledge of the method.
 from __future__ import annotations
 
 import os
+import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,30 +26,178 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import DataCollatorForSeq2Seq, LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
 
-from adaptbench.harness.api import ConfigError, EvalContext, Task, bad_data, bad_value
+from adaptbench.harness.api import ConfigError, EvalContext, Task, bad_choice, bad_data, bad_value
 from adaptbench.tasks.metrics.coco import require_java
 
 if TYPE_CHECKING:  # ``datasets`` loads only when a dataset is built, not to count parameters
-    from datasets import Dataset, DatasetDict
+    from datasets import DatasetDict
 
 TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
 
 @dataclass
-class GenerationConfig:
+class DecodingConfig:
+    """How evaluation decodes: beam search as in the paper's Appendix D (GPT-2 NLG) unless a task says otherwise."""
+
+    num_beams: int = 10
+    length_penalty: float = 0.9
+    no_repeat_ngram_size: int = 4
+    max_new_tokens: int = 64
+
+
+LOSS_ON = ("answer", "all")
+
+
+@dataclass
+class PromptConfig:
+    """A prompt format: what goes into the context, what separates it from the answer, where the loss is.
+
+    ``context_template`` is a ``str.format`` template over the task's fields (null: the task's default).
+    ``separator`` is text placed between context and answer; null means the tokenizer's bos token (eos
+    without one), as the LoRA repository's GPT-2 NLG data (``gpt2_encode.py --add_bos``). The answer follows
+    with a space in front unless the separator ends in whitespace. ``loss_on=answer`` computes the loss on the
+    answer tokens (and eos) only, ``all`` on the context and separator too.
+    """
+
+    context_template: str | None = None
+    separator: str | None = None
+    loss_on: str = "answer"
+
+    def __post_init__(self) -> None:
+        if self.loss_on not in LOSS_ON:
+            raise bad_choice("task.loss_on", self.loss_on, LOSS_ON)
+
+
+@dataclass
+class GenerationConfig(DecodingConfig):
     """Settings shared by the NLG tasks; subclasses give data and decoding defaults of their own."""
 
     # Folder holding train_file and eval_file (no hub fallback: the tasks read the files the LoRA paper used).
     data_dir: str | None = None
     train_file: str = "train.txt"
     eval_file: str = "valid.txt"
-    # Beam search as in the paper's Appendix D.
-    num_beams: int = 10
-    length_penalty: float = 0.9
-    no_repeat_ngram_size: int = 4
-    max_new_tokens: int = 64
     # Decode only the first N unique sources of eval_file (null = all): decoding is the costly part.
     max_eval_sources: int | None = None
+
+
+def check_decoding(cfg: DecodingConfig) -> None:
+    """The decoding settings' ranges, as one-line errors."""
+    for key in ("num_beams", "max_new_tokens"):
+        if getattr(cfg, key) < 1:
+            raise bad_value(f"task.{key}", getattr(cfg, key), "must be >= 1")
+    if cfg.no_repeat_ngram_size < 0:
+        raise bad_value("task.no_repeat_ngram_size", cfg.no_repeat_ngram_size, "must be >= 0 (0 = off)")
+
+
+def template_fields(template: str) -> list[str]:
+    """The field names a ``str.format`` template uses."""
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+
+
+def check_template(template: str, fields: Sequence[str]) -> None:
+    """A context template may name only the task's fields (``{premise}``, ``{question}``, ...)."""
+    try:
+        used = template_fields(template)
+    except ValueError as err:
+        raise bad_value("task.context_template", template, f"not a str.format template ({err})") from None
+    unknown = [name for name in used if name not in fields]
+    if unknown:
+        raise bad_value(
+            "task.context_template", template, f"{{{unknown[0]}}} is not a field; fields: {', '.join(fields)}"
+        )
+
+
+def separator_ids(separator: str | None, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The separator's token ids: the bos token (eos without one) for null, else the text's tokens."""
+    if separator is not None:
+        return tokenizer(separator, add_special_tokens=False)["input_ids"]
+    sep = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if sep is None:
+        raise ConfigError("the tokenizer has neither a bos nor an eos token to separate source and text")
+    return [sep]
+
+
+def answer_text(separator: str | None, answer: str) -> str:
+    """The answer as it follows the separator: after a space, unless the separator text ends in whitespace."""
+    return answer if separator and separator[-1].isspace() else " " + answer
+
+
+def encode_example(
+    context: str,
+    answer: str,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    separator: str | None = None,
+    loss_on: str = "answer",
+) -> dict:
+    """One training example ``<context> <separator> <answer> <eos>``; labels are -100 on the prompt (context +
+    separator) unless ``loss_on=all``. The context is cut so the prompt keeps at least one answer position
+    within ``max_length``; ``prompt_end`` is the prompt's length."""
+    sep = separator_ids(separator, tokenizer)
+    if max_length < len(sep) + 2:
+        raise ConfigError(f"max sequence length {max_length} leaves no room for source, separator and text")
+    src = tokenizer(context, add_special_tokens=False)["input_ids"]
+    ref = tokenizer(answer_text(separator, answer), add_special_tokens=False)["input_ids"]
+    prompt = src[: max_length - len(sep) - 1] + sep
+    completion = (ref + [tokenizer.eos_token_id])[: max_length - len(prompt)]
+    ids = prompt + completion
+    masked = list(prompt) if loss_on == "all" else [-100] * len(prompt)
+    return {
+        "input_ids": ids,
+        "attention_mask": [1] * len(ids),
+        "labels": masked + completion,
+        "prompt_end": len(prompt),
+    }
+
+
+def generation_collator(tokenizer: PreTrainedTokenizerBase) -> Any:
+    """Pads input_ids/attention_mask and labels (with -100); drops prompt_end and the text columns."""
+    pad = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
+
+    def collate(features: list[dict]) -> dict:
+        return pad([{k: v for k, v in f.items() if k in TOKEN_FIELDS} for f in features])
+
+    return collate
+
+
+@torch.no_grad()
+def generate(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[list[int]],
+    batch_size: int,
+    device: torch.device,
+    cfg: DecodingConfig,
+) -> list[str]:
+    """Beam-search outputs for token-id prompts (left-padded batches), decoded without special tokens."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    outputs: list[str] = []
+    starts = range(0, len(prompts), max(1, batch_size))
+    for start in tqdm(starts, desc="decoding", unit="batch", disable=len(starts) < 2, leave=False):
+        chunk = prompts[start : start + batch_size]
+        width = max(len(p) for p in chunk)
+        ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in chunk], device=device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk], device=device)
+        processors = LogitsProcessorList()
+        if cfg.no_repeat_ngram_size > 0:
+            processors.append(GeneratedNoRepeatNGram(cfg.no_repeat_ngram_size, width))
+        generated = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=False,
+            num_beams=cfg.num_beams,
+            length_penalty=cfg.length_penalty,
+            early_stopping=True,
+            max_new_tokens=cfg.max_new_tokens,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=pad_id,
+            logits_processor=processors,
+        )
+        for row in generated[:, width:].tolist():
+            if tokenizer.eos_token_id in row:
+                row = row[: row.index(tokenizer.eos_token_id)]
+            outputs.append(" ".join(tokenizer.decode(row, skip_special_tokens=True).split()))
+    return outputs
 
 
 def source_groups(pairs: list[tuple[str, str]]) -> tuple[list[str], list[list[str]]]:
@@ -174,6 +324,10 @@ class GenerationTask(Task):
 
     # ---------------------------------------------------------------------------------------- checks
     def validate(self) -> None:
+        self.check_data_files()
+        self.check_settings()
+
+    def check_data_files(self) -> None:
         cfg = self.cfg
         if cfg.data_dir is None:
             raise ConfigError(
@@ -191,11 +345,10 @@ class GenerationTask(Task):
                 raise ConfigError(
                     f"task.{key}={name!r} not found in task.data_dir={cfg.data_dir!r}; expected {self.file_hint}"
                 )
-        for key in ("num_beams", "max_new_tokens"):
-            if getattr(cfg, key) < 1:
-                raise bad_value(f"task.{key}", getattr(cfg, key), "must be >= 1")
-        if cfg.no_repeat_ngram_size < 0:
-            raise bad_value("task.no_repeat_ngram_size", cfg.no_repeat_ngram_size, "must be >= 0 (0 = off)")
+
+    def check_settings(self) -> None:
+        cfg = self.cfg
+        check_decoding(cfg)
         if cfg.max_eval_sources is not None and cfg.max_eval_sources < 1:
             raise bad_value("task.max_eval_sources", cfg.max_eval_sources, "must be >= 1 or null (all)")
         if self.java_needed_by:
@@ -206,52 +359,46 @@ class GenerationTask(Task):
         """(source, reference) pairs of one data file, one per reference (``evaluation``: it is eval_file)."""
         raise NotImplementedError
 
+    def read_records(self, path: Path, evaluation: bool) -> list[dict[str, Any]]:
+        """The examples of one data file as dataset rows: ``source``, ``reference`` and whatever else the task's
+        scoring reads (WikiSQL: the table and the gold query)."""
+        return [{"source": s, "reference": r} for s, r in self.read_pairs(path, evaluation)]
+
     def load(self) -> DatasetDict:
+        folder = Path(self.cfg.data_dir)
+        train = self.read_records(folder / self.cfg.train_file, evaluation=False)
+        evaluation = self.read_records(folder / self.cfg.eval_file, evaluation=True)
+        return self.splits(train, evaluation)
+
+    def splits(self, train: list[dict[str, Any]], evaluation: list[dict[str, Any]]) -> DatasetDict:
+        """``train`` and ``validation`` datasets of the rows read (the first ``max_eval_sources`` sources kept)."""
         from datasets import Dataset, DatasetDict
 
-        folder = Path(self.cfg.data_dir)
-        train = self.read_pairs(folder / self.cfg.train_file, evaluation=False)
-        evaluation = self.read_pairs(folder / self.cfg.eval_file, evaluation=True)
         if self.cfg.max_eval_sources is not None:
-            keep = set(source_groups(evaluation)[0][: self.cfg.max_eval_sources])
-            evaluation = [pair for pair in evaluation if pair[0] in keep]
-        for name, pairs in (("train_file", train), ("eval_file", evaluation)):
-            if not pairs:
+            keep = set(list(dict.fromkeys(r["source"] for r in evaluation))[: self.cfg.max_eval_sources])
+            evaluation = [row for row in evaluation if row["source"] in keep]
+        for name, rows in (("train_file", train), ("eval_file", evaluation)):
+            if not rows:
                 raise ConfigError(
                     f"task.{name}={getattr(self.cfg, name)!r}: no (source, reference) pairs read"
                 )
+        return DatasetDict({"train": Dataset.from_list(train), "validation": Dataset.from_list(evaluation)})
 
-        def dataset(pairs: list[tuple[str, str]]) -> Dataset:
-            return Dataset.from_dict({"source": [s for s, _ in pairs], "reference": [r for _, r in pairs]})
-
-        return DatasetDict({"train": dataset(train), "validation": dataset(evaluation)})
+    # The prompt format: subclasses with a PromptConfig read it from their settings.
+    def prompt_format(self) -> tuple[str | None, str]:
+        """(separator, loss_on) of the training examples: the bos token, loss on the answer only."""
+        return None, "answer"
 
     @staticmethod
     def separator_id(tokenizer: PreTrainedTokenizerBase) -> int:
-        sep = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-        if sep is None:
-            raise ConfigError("the tokenizer has neither a bos nor an eos token to separate source and text")
-        return sep
+        return separator_ids(None, tokenizer)[0]
 
     def encode_pair(
         self, source: str, reference: str, tokenizer: PreTrainedTokenizerBase, max_length: int
     ) -> dict:
         """One training example; the prompt keeps at least one completion position within ``max_length``."""
-        if max_length < 3:
-            raise ConfigError(
-                f"max sequence length {max_length} leaves no room for source, separator and text"
-            )
-        src = tokenizer(source, add_special_tokens=False)["input_ids"]
-        ref = tokenizer(" " + reference, add_special_tokens=False)["input_ids"]
-        prompt = src[: max_length - 2] + [self.separator_id(tokenizer)]
-        completion = (ref + [tokenizer.eos_token_id])[: max_length - len(prompt)]
-        ids = prompt + completion
-        return {
-            "input_ids": ids,
-            "attention_mask": [1] * len(ids),
-            "labels": [-100] * len(prompt) + completion,
-            "prompt_end": len(prompt),
-        }
+        separator, loss_on = self.prompt_format()
+        return encode_example(source, reference, tokenizer, max_length, separator, loss_on)
 
     def preprocess(self, raw: Any, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Any:
         """Tokenised splits; evaluation splits keep ``source`` and ``reference`` for grouping and scoring."""
@@ -271,16 +418,9 @@ class GenerationTask(Task):
         return DatasetDict(out)
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
-        """Pads input_ids/attention_mask and labels (with -100); drops prompt_end and the text columns."""
-        pad = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
-
-        def collate(features: list[dict]) -> dict:
-            return pad([{k: v for k, v in f.items() if k in TOKEN_FIELDS} for f in features])
-
-        return collate
+        return generation_collator(tokenizer)
 
     # ---------------------------------------------------------------------------------------- decoding
-    @torch.no_grad()
     def generate(
         self,
         model: nn.Module,
@@ -289,41 +429,20 @@ class GenerationTask(Task):
         batch_size: int,
         device: torch.device,
     ) -> list[str]:
-        """Beam-search outputs for token-id prompts (left-padded batches), decoded without special tokens."""
-        cfg = self.cfg
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        outputs: list[str] = []
-        starts = range(0, len(prompts), max(1, batch_size))
-        for start in tqdm(starts, desc="decoding", unit="batch", disable=len(starts) < 2, leave=False):
-            chunk = prompts[start : start + batch_size]
-            width = max(len(p) for p in chunk)
-            ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in chunk], device=device)
-            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk], device=device)
-            processors = LogitsProcessorList()
-            if cfg.no_repeat_ngram_size > 0:
-                processors.append(GeneratedNoRepeatNGram(cfg.no_repeat_ngram_size, width))
-            generated = model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                do_sample=False,
-                num_beams=cfg.num_beams,
-                length_penalty=cfg.length_penalty,
-                early_stopping=True,
-                max_new_tokens=cfg.max_new_tokens,
-                eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=pad_id,
-                logits_processor=processors,
-            )
-            for row in generated[:, width:].tolist():
-                if tokenizer.eos_token_id in row:
-                    row = row[: row.index(tokenizer.eos_token_id)]
-                outputs.append(" ".join(tokenizer.decode(row, skip_special_tokens=True).split()))
-        return outputs
+        """Beam-search outputs for token-id prompts with this task's decoding settings."""
+        return generate(model, tokenizer, prompts, batch_size, device, self.cfg)
 
     # ---------------------------------------------------------------------------------------- scoring
     def score(self, refs: list[list[str]], hyps: list[str]) -> dict[str, float]:
         """The task's metrics of ``hyps[i]`` against ``refs[i]`` (all references of source i)."""
         raise NotImplementedError
+
+    def score_decoded(
+        self, dataset: Any, sources: list[str], refs: list[list[str]], hyps: list[str]
+    ) -> dict[str, float]:
+        """The scores of one evaluation split's outputs; ``dataset`` holds the rows' other columns for tasks
+        whose metric needs more than the references (WikiSQL's execution accuracy)."""
+        return self.score(refs, hyps)
 
     def reference_groups(self, path: Path) -> list[list[str]]:
         """The references of a file, grouped by source in first-appearance order. Accepted: the task's own
@@ -389,7 +508,8 @@ class GenerationTask(Task):
                 groups = [refs[s] for s in sources]
                 self.write_outputs(ctx, split, sources, groups, hyps)
                 prefix = "" if split == "validation" else f"{split}_"
-                result.update({prefix + k: v for k, v in self.score(groups, hyps).items()})
+                scores = self.score_decoded(dataset, sources, groups, hyps)
+                result.update({prefix + k: v for k, v in scores.items()})
                 result[prefix + "num_sources"] = float(len(sources))
         finally:
             model.train(was_training)
@@ -414,3 +534,78 @@ class GenerationTask(Task):
                 "\n".join("".join(r + "\n" for r in group) for group in refs), encoding="utf-8"
             )
             (out / f"{split}_sources.txt").write_text("".join(s + "\n" for s in sources), encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------ prompted tasks (GPT-3 datasets)
+
+
+@dataclass
+class PromptedGenerationConfig(GenerationConfig, PromptConfig):
+    """A generation task with a prompt format of its own, read from its original files or the hub."""
+
+    # null: read the hub dataset hub_dataset (internet or cache) instead of files
+    data_dir: str | None = None
+    hub_dataset: str | None = None
+
+
+class PromptedGenerationTask(GenerationTask):
+    """A task of the paper's GPT-3 experiments (WikiSQL, SAMSum): examples from the original files in
+    ``task.data_dir`` or from the hub dataset ``task.hub_dataset`` (``data_dir=null``), the same rows either way;
+    the context built by ``task.context_template`` over ``fields``; ``task.separator`` and ``task.loss_on`` shape
+    the training examples (:class:`PromptConfig`).
+
+    Subclasses implement ``read_records`` (one original file) and ``hub_records`` (one hub split), and name in
+    ``hub_splits`` the hub split that stands for each original file name."""
+
+    Config = PromptedGenerationConfig
+    fields: ClassVar[tuple[str, ...]] = ()
+    hub_splits: ClassVar[dict[str, str]] = {}
+
+    def validate(self) -> None:
+        check_template(self.cfg.context_template or "", self.fields)
+        if self.cfg.data_dir is not None:
+            self.check_data_files()
+        elif not self.cfg.hub_dataset:
+            raise ConfigError(
+                f"task.data_dir and task.hub_dataset are null: set task.data_dir to a folder with "
+                f"{self.file_hint}, or task.hub_dataset to a hub dataset name"
+            )
+        else:
+            for key in ("train_file", "eval_file"):
+                name = getattr(self.cfg, key)
+                if name not in self.hub_splits:
+                    raise bad_choice(f"task.{key} (with task.hub_dataset)", name, self.hub_splits)
+        self.check_settings()
+
+    def prompt_format(self) -> tuple[str | None, str]:
+        return self.cfg.separator, self.cfg.loss_on
+
+    def context(self, values: dict[str, str]) -> str:
+        """The context of one example: ``task.context_template`` filled with its fields."""
+        return self.cfg.context_template.format_map(values)
+
+    def hub_records(self, rows: Any, split: str) -> list[dict[str, Any]]:
+        """The rows of one hub split as ``read_records`` gives them for the original file."""
+        raise NotImplementedError
+
+    def load(self) -> DatasetDict:
+        if self.cfg.data_dir is not None:
+            return super().load()
+        from datasets import load_dataset
+
+        name = self.cfg.hub_dataset
+        try:
+            hub = load_dataset(name)
+        except Exception as err:  # noqa: BLE001 -- any failure here means: no hub access or no such dataset
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(
+                f"task.hub_dataset={name!r}: load_dataset failed ({first}); set task.data_dir to a folder "
+                f"with {self.file_hint}"
+            ) from None
+        train, evaluation = (
+            self.hub_records(
+                hub[self.hub_splits[getattr(self.cfg, key)]], self.hub_splits[getattr(self.cfg, key)]
+            )
+            for key in ("train_file", "eval_file")
+        )
+        return self.splits(train, evaluation)

@@ -20,9 +20,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from torch import nn
+from transformers import PreTrainedTokenizerBase
 
-from adaptbench.harness.api import ConfigError, bad_data, register_task
+from adaptbench.harness.api import ConfigError, EvalContext, bad_choice, bad_data, bad_value, register_task
 from adaptbench.tasks._classification import SequenceTask, read_data_text
+from adaptbench.tasks._generation import (
+    DecodingConfig,
+    PromptConfig,
+    check_decoding,
+    check_template,
+    encode_example,
+    generate,
+    generation_collator,
+)
 from adaptbench.tasks.metrics.glue import GLUE_MAIN_METRIC, glue_metric
 
 if TYPE_CHECKING:  # ``datasets`` loads (~0.75 s) only when a dataset is built, not to count parameters
@@ -42,11 +53,28 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+FORMS = ("classification", "generation")
+
+
 @dataclass
-class GlueConfig:
+class GlueConfig(PromptConfig, DecodingConfig):
     # null = Hugging Face datasets.load_dataset("nyu-mll/glue", <config>) (internet or cache); else a folder
     # holding the GLUE TSV files of this task (train.tsv + dev.tsv; MNLI: dev_matched.tsv + dev_mismatched.tsv)
     data_dir: str | None = None
+    # classification: a classification head on the encoder/decoder; generation: a causal LM generates the
+    # label word (the label's name, e.g. "entailment") after the prompt, as the paper ran GPT-3; accuracy is
+    # exact match of the generated word. The prompt settings below are read in the generation form only.
+    form: str = "classification"
+    separator: str | None = "\nanswer:"
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    max_new_tokens: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.form not in FORMS:
+            raise bad_choice("task.form", self.form, FORMS)
 
 
 def parse_tsv(path: Path, lines: list[str], quoting: int) -> list[list[str]]:
@@ -77,6 +105,14 @@ class GlueTask(SequenceTask):
     def num_labels(self) -> int:
         return 1 if self.label_names is None else len(self.label_names)
 
+    @property
+    def kind(self) -> str:  # type: ignore[override]  # the form setting decides
+        return "generation" if self.cfg.form == "generation" else "classification"
+
+    @property
+    def generative(self) -> bool:
+        return self.cfg.form == "generation"
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # the best epoch is chosen by the number the paper reports for the task
@@ -84,6 +120,13 @@ class GlueTask(SequenceTask):
 
     # ---------------------------------------------------------------------------------------- checks
     def validate(self) -> None:
+        if self.generative:
+            if self.label_names is None:
+                raise bad_value(
+                    "task.form", "generation", f"task={self.name} is a regression (a score, no label word)"
+                )
+            check_template(self.context_template(), self.text_fields)
+            check_decoding(self.cfg)
         if self.cfg.data_dir is not None:
             folder = Path(self.cfg.data_dir)
             expected = ", ".join(self.files.values())
@@ -206,6 +249,77 @@ class GlueTask(SequenceTask):
         from datasets import Dataset
 
         return Dataset.from_dict(columns, features=self.features())
+
+    # ---------------------------------------------------------------------------------------- generation form
+    def context_template(self) -> str:
+        """``task.context_template``, or by default each text field on a line and the label words asked for."""
+        if self.cfg.context_template is not None:
+            return self.cfg.context_template
+        words = ", ".join(self.label_names or ())
+        return "\n".join(f"{{{field}}}" for field in self.text_fields) + f"\n{words}?"
+
+    def preprocess(self, raw: Any, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Any:
+        """Classification: the encoder's input. Generation: ``<context> <separator> <label word> <eos>``, the
+        loss on the label word; evaluation splits keep ``label``."""
+        if not self.generative:
+            return super().preprocess(raw, tokenizer, max_length)
+        from datasets import DatasetDict
+
+        template, cfg = self.context_template(), self.cfg
+
+        def encode(batch: dict) -> dict:
+            rows = [
+                encode_example(
+                    template.format_map({f: batch[f][i] for f in self.text_fields}),
+                    self.label_names[label],
+                    tokenizer,
+                    max_length,
+                    cfg.separator,
+                    cfg.loss_on,
+                )
+                for i, label in enumerate(batch["label"])
+            ]
+            return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
+
+        out = {}
+        for split, dataset in raw.items():
+            drop = [c for c in dataset.column_names if split == "train" or c != "label"]
+            out[split] = dataset.map(encode, batched=True, remove_columns=drop)
+        return DatasetDict(out)
+
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
+        return generation_collator(tokenizer) if self.generative else super().collator(tokenizer)
+
+    def label_ids(self, words: list[str]) -> np.ndarray:
+        """The label id of each generated text: the label whose word it is exactly (surrounding spaces
+        aside), else -1 (wrong under every metric)."""
+        names = list(self.label_names or ())
+        return np.array([names.index(w.strip()) if w.strip() in names else -1 for w in words])
+
+    def evaluate(
+        self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: EvalContext
+    ) -> dict:
+        """Generation form: the label word decoded after each prompt, scored by the task's GLUE metrics (its
+        accuracy is exact match); classification form: the head's argmax."""
+        if not self.generative:
+            return super().evaluate(model, tokenizer, data, ctx)
+        was_training = model.training
+        model.eval()
+        result: dict[str, float] = {}
+        try:
+            for split, dataset in data.items():
+                prompts = [
+                    ids[:end] for ids, end in zip(dataset["input_ids"], dataset["prompt_end"], strict=True)
+                ]
+                words = generate(model, tokenizer, prompts, ctx.batch_size, ctx.device, self.cfg)
+                labels = np.array(dataset["label"])
+                metrics = self.metrics(self.label_ids(words), labels)
+                metrics["majority_baseline"] = float(np.bincount(labels).max() / len(labels))
+                prefix = "" if split == "validation" else f"{split}_"
+                result.update({prefix + k: v for k, v in metrics.items()})
+        finally:
+            model.train(was_training)
+        return result
 
     # ---------------------------------------------------------------------------------------- scoring
     def metrics(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
