@@ -168,7 +168,6 @@ def test_a_method_without_formula_params_is_refused_at_registration() -> None:
     registry = Registry(
         "method",
         "adaptbench.methods-test",
-        "adaptbench.methods",
         base="adaptbench.harness.api.plugins:Method",
     )
 

@@ -85,7 +85,7 @@ def test_plugin_absent_without_the_package():
 
 
 def test_decorator_registration_and_duplicates():
-    registry = Registry("widget", "adaptbench.widgets-test", "harness")
+    registry = Registry("widget", "adaptbench.widgets-test")
 
     @registry.register("spinner")
     class Spinner:

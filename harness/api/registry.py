@@ -29,10 +29,9 @@ class PluginError(ConfigError):
 class Registry:
     """Name -> plugin class, filled by decorators and entry points."""
 
-    def __init__(self, kind: str, group: str, builtin_module: str, base: str | None = None) -> None:
+    def __init__(self, kind: str, group: str, base: str | None = None) -> None:
         self.kind = kind
         self.group = group
-        self.builtin_module = builtin_module
         # "module:Class" of the base class (imported only when a plugin is registered: it pulls in torch)
         self.base = base
         self._plugins: dict[str, type] = {}
@@ -69,6 +68,20 @@ class Registry:
 
     def _entry_points(self) -> list[EntryPoint]:
         return list(entry_points(group=self.group))
+
+    @property
+    def builtin_module(self) -> str:
+        """The in-tree plugins' package: the entry point named ``builtin`` of this group (pyproject.toml), so the
+        harness itself names no plugin package."""
+        if not hasattr(self, "_builtin"):
+            found = [ep.value for ep in self._entry_points() if ep.name == BUILTIN_ENTRY_POINT]
+            if not found:
+                raise PluginError(
+                    f"no {self.group!r} entry point named {BUILTIN_ENTRY_POINT!r}: adaptbench is not installed "
+                    "(pip install -e .)"
+                )
+            self._builtin = found[0].split(":")[0]
+        return self._builtin
 
     def _load(self, ep: EntryPoint) -> None:
         try:
@@ -121,10 +134,9 @@ class Registry:
         return self._plugins[name]
 
 
-METHODS = Registry(
-    "method", "adaptbench.methods", "adaptbench.methods", base="adaptbench.harness.api.plugins:Method"
-)
-TASKS = Registry("task", "adaptbench.tasks", "adaptbench.tasks", base="adaptbench.harness.api.plugins:Task")
+BUILTIN_ENTRY_POINT = "builtin"
+METHODS = Registry("method", "adaptbench.methods", base="adaptbench.harness.api.plugins:Method")
+TASKS = Registry("task", "adaptbench.tasks", base="adaptbench.harness.api.plugins:Task")
 
 register_method = METHODS.register
 register_task = TASKS.register
