@@ -526,7 +526,7 @@ def train(job: Job, built: Built, logger: Any) -> Trained:
         artifacts / "evaluations.json",
     )
     args = training_arguments(plan.trainer, artifacts / "checkpoints", job.cfg.seed, built.device)
-    callbacks: list[TrainerCallback] = [tracker]
+    callbacks: list[TrainerCallback] = [tracker, *plan.method.training_callbacks(built.model)]
     if not is_verbose():
         callbacks.append(JobProgress(job_label(job.cfg)))
     trainer = HarnessTrainer(
