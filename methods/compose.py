@@ -110,6 +110,9 @@ class Compose(Method):
 
         return chained
 
+    def training_callbacks(self, model: nn.Module) -> list[Any]:
+        return [cb for c in self.components for cb in c.training_callbacks(model)]
+
     def merge(self, model: nn.Module) -> None:
         for c in self.components:
             c.merge(model)
