@@ -73,7 +73,12 @@ HARNESS_SET = (
     "num_transformer_submodules",
     "num_attention_heads",
     "num_layers",
+    "save_projection",
 )
+# Set by the harness where PEFT's config has the field: VeRA's frozen random projections are shared by every
+# layer, and a Trainer checkpoint (safetensors) refuses tensors saved under several names. They are not saved;
+# PEFT regenerates them from ``projection_prng_key`` when the model is built again (resume, init_from).
+HARNESS_VALUES = {"save_projection": False}
 # PEFT settings that name modules: given as layout target names, translated like ``targets``
 MODULE_SETTINGS = ("feedforward_modules",)
 # attributes of a model the harness adapted: the PEFT tuner object (outside the module tree) and, once merged,
@@ -122,7 +127,8 @@ def make_peft_config(
     peft_type: str, settings: Mapping, target_modules: list[str] | None, **extra: Any
 ) -> Any:
     """PEFT's config object; its own ``__post_init__`` checks become one-line ConfigErrors."""
-    values = {**settings, **extra}
+    fields = {f.name for f in dataclasses.fields(config_class(peft_type))}
+    values = {**{k: v for k, v in HARNESS_VALUES.items() if k in fields}, **settings, **extra}
     if target_modules is not None:
         values["target_modules"] = target_modules
     try:
@@ -443,5 +449,7 @@ class PeftTuner(Method):
     def unmerge(self, model: nn.Module) -> None:
         for path, layer in getattr(model, DETACHED, {}).items():
             set_submodule(model, path, layer)
-            layer.unmerge()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # IA3: "Unmerge result can be inaccurate"
+                layer.unmerge()
         object.__setattr__(model, DETACHED, {})

@@ -304,3 +304,30 @@ def test_a_sweep_beside_lora_writes_four_records_and_one_table(tmp_path: Path) -
     }
     assert set(rows) == {"LoRA", "LoRA (PEFT)", "DoRA (PEFT)", "IA3 (PEFT)"}, table.stdout
     assert rows["LoRA"] == rows["LoRA (PEFT)"] == "2,048"  # r = 8 on q, v of 2 blocks of width 32
+
+
+def test_a_killed_vera_run_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    """VeRA's shared random projections are not in the Trainer's checkpoint (safetensors refuses one tensor under
+    several names); PEFT regenerates them from their seed, so the resumed run ends where an uninterrupted one
+    ends."""
+    from adaptbench.harness.runner import EvalTracker
+
+    overrides = ["model=tiny-bert", "method=peft_vera", "method.peft_config.r=8", *TINY_RUN]
+    overrides += ["trainer.max_steps=4", "trainer.eval_every=2", "trainer.checkpoint=true"]
+    whole = run(compose_run_config([*overrides, f"output_root={tmp_path / 'whole'}"]))
+    original = EvalTracker.on_step_end
+
+    def crash_at_step_3(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN003
+        original(self, args, state, control, model=model, **kwargs)
+        if state.global_step == 3:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(EvalTracker, "on_step_end", crash_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        run(compose_run_config([*overrides, f"output_root={tmp_path / 'killed'}"]))
+    monkeypatch.setattr(EvalTracker, "on_step_end", original)
+    resumed = run(compose_run_config([*overrides, f"output_root={tmp_path / 'killed'}"]))
+    assert resumed["resumed_from"].endswith("checkpoint-2")
+    assert [h["step"] for h in resumed["history"]] == [2, 4]
+    for before, after in zip(whole["history"], resumed["history"], strict=True):
+        assert after["metrics"] == pytest.approx(before["metrics"], rel=1e-5)
