@@ -114,6 +114,9 @@ class Compose(Method):
     def low_rank_updates(self, model: nn.Module) -> list[LowRankUpdate]:
         return [u for c in self.components for u in c.low_rank_updates(model)]
 
+    def training_callbacks(self, model: nn.Module) -> list[Any]:
+        return [cb for c in self.components for cb in c.training_callbacks(model)]
+
     def merge(self, model: nn.Module) -> None:
         for c in self.components:
             c.merge(model)

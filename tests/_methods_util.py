@@ -15,7 +15,7 @@ from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.loading import load_method
 from adaptbench.harness.api.models import build_model
 from adaptbench.harness.api.plugins import Method, adapt
-from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.config.validate.tree import compose_run_config
 
 TINY = ["tiny-roberta", "tiny-gpt2", "tiny-deberta-v2", "tiny-bert"]
 
@@ -34,6 +34,31 @@ METHOD_CASES: dict[str, tuple[str, ...]] = {
     "lora": (),
     "lora_pe": ("method.prefix_len=2", "method.infix_len=1"),
     "lora_pl": ("method.prefix_len=2", "method.infix_len=1"),
+    "peft": (),
+    "peft_lora": (),
+    "peft_dora": (),
+    "peft_ia3": (),
+    "peft_prompt_tuning": ("method.peft_config.num_virtual_tokens=3",),
+    "peft_vera": ("method.peft_config.r=8",),
+    "peft_adalora": (
+        "method.peft_config.tinit=2",
+        "method.peft_config.tfinal=2",
+        "method.peft_config.total_step=8",
+    ),
+    "peft_loha": (),
+    "peft_lokr": (),
+    "peft_oft": ("method.peft_config.oft_block_size=8",),
+    "peft_boft": (),
+    "peft_fourierft": ("method.peft_config.n_frequency=64",),
+    "peft_ln_tuning": (),
+}
+# Methods a model cannot take, refused in one line before anything is built: PEFT's LoHa, LoKr, OFT and BOFT
+# adapt nn.Linear/Conv layers, not GPT-2's Conv1D.
+NOT_SUPPORTED: dict[str, set[str]] = {
+    "peft_loha": {"tiny-gpt2"},
+    "peft_lokr": {"tiny-gpt2"},
+    "peft_oft": {"tiny-gpt2"},
+    "peft_boft": {"tiny-gpt2"},
 }
 KIND = {"tiny-gpt2": "generation"}
 

@@ -136,6 +136,11 @@ class Method(Plugin):
     def unmerge(self, model: nn.Module) -> None:
         """Undo ``merge``."""
 
+    def training_callbacks(self, model: nn.Module) -> list[Any]:
+        """``transformers.TrainerCallback`` objects the method needs during training, for the adapted ``model``
+        (AdaLoRA reallocates its ranks after every optimizer step). Default: none."""
+        return []
+
 
 class Task(Plugin):
     """A dataset, its preprocessing, its metric and the metric that selects the best epoch.

@@ -244,7 +244,7 @@ def evaluation_tracker(job: Job, built: Built, logger: Any) -> tuple[EvalTracker
 
 def make_trainer(job: Job, built: Built, tracker: EvalTracker, ctx: EvalContext) -> HarnessTrainer:
     args = training_arguments(job.plan.trainer, job.artifacts / "checkpoints", job.cfg.seed, built.device)
-    callbacks: list[TrainerCallback] = [tracker]
+    callbacks: list[TrainerCallback] = [tracker, *job.plan.method.training_callbacks(built.model)]
     if not is_verbose():
         callbacks.append(JobProgress(job_label(job.cfg)))
     trainer = HarnessTrainer(
