@@ -67,8 +67,8 @@ def compose(overrides: Sequence[str]) -> Any:
 def build_adapted(
     model: str, method: str | None, overrides: Sequence[str] = (), kind: str = "classification", seed: int = 0
 ) -> tuple[Any, Any, Any]:
-    """(model, method plugin, run config): the model as the runner builds it (``harness.models.build_model``)
-    with ``method`` applied (``harness.plugins.adapt``); ``method=None`` leaves it unadapted and untouched
+    """(model, method plugin, run config): the model as the runner builds it (``harness.api.models.build_model``)
+    with ``method`` applied (``harness.api.plugins.adapt``); ``method=None`` leaves it unadapted and untouched
     (every parameter trainable, as a plain Hugging Face model)."""
     import torch
 

@@ -4,7 +4,7 @@ the unadapted base: GPT-2 medium from its config (random weights). Reported besi
 (Table 1, batch 1, 128 tokens, 11M: AdapterL +20.7 %, AdapterH +30.3 %; batch 16, 256 tokens: +2.2 %/+3.5 %).
 
 The base model is built once; each group of methods takes turns with it in one process (base, m1, m2, ...,
-base, m1, ...) through the latency command's own pieces (``harness.latency_measure``: budget search, inputs
+base, m1, ...) through the latency command's own pieces (``harness.measure.timing``: budget search, inputs
 with the prefix positions, interleaved timing, summary). On a CPU only batch 1 x 128 tokens runs by default
 (one batch-16 x 256-token forward of GPT-2 medium takes minutes on 2 cores); ``--shapes 1x128,16x256`` asks for
 both, as a GPU run does by default.

@@ -26,7 +26,7 @@ COMMANDS = {
 }
 OVERHEAD_TARGET = 3.0
 
-# The runner's steps, timed one by one in a fresh interpreter (``harness.runner.execute`` without the lock and
+# The runner's steps, timed one by one in a fresh interpreter (``harness.run.job.execute`` without the lock and
 # the log file); prepare_data and build_model are wrapped to split ``build`` into data and model.
 PHASES = r"""
 import json, sys, time

@@ -15,7 +15,7 @@ from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.loading import load_method
 from adaptbench.harness.api.models import build_model
 from adaptbench.harness.api.plugins import Method, adapt
-from adaptbench.harness.config.validate.tree import compose_run_config
+from adaptbench.harness.config.tree import compose_run_config
 
 TINY = ["tiny-roberta", "tiny-gpt2", "tiny-deberta-v2", "tiny-bert"]
 

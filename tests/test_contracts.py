@@ -21,7 +21,7 @@ from adaptbench.harness.api.evaluation import EvalContext
 from adaptbench.harness.api.loading import load_method, load_task
 from adaptbench.harness.api.models import arch_config, build_model, load_tokenizer
 from adaptbench.harness.api.registry import METHODS, TASKS, PluginError, Registry
-from adaptbench.harness.config.validate.tree import CONF_DIR, compose_run_config
+from adaptbench.harness.config.tree import CONF_DIR, compose_run_config
 from conftest import SHARED_DATA, run_cli
 
 # Methods whose adapted model computes exactly the base model's function before training (zero-initialised B or

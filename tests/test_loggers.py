@@ -1,6 +1,6 @@
 """W&B logging, offline: one run per job with a flat config, its results in the summary, the sweep's summary run
 (``adaptbench table --wandb``) and tables read back from W&B runs (``--from-wandb``). Everything is checked
-by reading the offline run files back (``harness.wandb_tables.read_offline_run``); nothing of W&B is mocked,
+by reading the offline run files back (``harness.report.wandb.read_offline_run``); nothing of W&B is mocked,
 except where a test only looks at the arguments given to ``wandb.init``."""
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ import adaptbench.tasks  # noqa: F401  (registers the tasks)
 from adaptbench.harness.api.errors import ConfigError, DataError
 from adaptbench.harness.api.models import load_tokenizer
 from adaptbench.harness.api.registry import TASKS
-from adaptbench.harness.config import validate
-from adaptbench.harness.config_tree import compose_run_config
-from adaptbench.harness.runner import run
+from adaptbench.harness.config.tree import compose_run_config
+from adaptbench.harness.config.validate import validate
+from adaptbench.harness.run.job import run
 from adaptbench.tasks.metrics.wikisql import LogicalForm, parse_sql, render_sql, score_wikisql
 
 TINY_RUN = [

@@ -228,7 +228,7 @@ def check_method_settings(first_job: list[tuple[Override, str]], methods: list[s
 
     A plain ``method.<key>=…`` must be a setting of every method: for one that lacks it, one line pointing to
     ``++method.<key>=…``, which sets the key for the methods that take it and is dropped, with a note, for the
-    others (``harness.config.drop_settings_the_method_lacks``). A ``++method.<key>=…`` must be a setting of at
+    others (``harness.config.validate.drop_settings_the_method_lacks``). A ``++method.<key>=…`` must be a setting of at
     least one of the methods, else it is a typo."""
     settings = [
         (override, override.key_or_group.split(".")[1])

@@ -29,7 +29,7 @@ from adaptbench.harness.records.store import check_path_name
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULERS = tuple(s.value for s in SchedulerType)
-# TrainingArguments the runner sets from trainer.* itself (harness.runner.training_arguments): extra_args may not
+# TrainingArguments the runner sets from trainer.* itself (harness.run.training.training_arguments): extra_args may not
 # set them behind the harness's back (the record would not say what ran)
 RUNNER_TRAINING_ARGS = frozenset(
     {
@@ -182,7 +182,7 @@ def drop_settings_the_method_lacks(cfg: DictConfig, keys: Iterable[str]) -> list
 
 def settle_forced_settings(cfg: DictConfig) -> None:
     """In a Hydra job, drop the ``++method.<key>=…`` settings its method does not take, with a note each (the
-    command line's check made sure some method of it takes them: ``harness.config_tree.check_method_settings``)."""
+    command line's check made sure some method of it takes them: ``harness.config.tree.check_method_settings``)."""
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():

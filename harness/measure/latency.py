@@ -5,7 +5,7 @@ paper's Table 1 and Figure 5), one record per point of a Hydra sweep (conf/laten
     adaptbench latency -m method=lora,adapter_h latency.batch=1,16 latency.seq=128,256 method.r=4,64
 
 This module is the command and its settings, light on purpose (bad arguments fail in a second, without
-torch); the measurement is ``adaptbench.harness.latency_measure``.
+torch); the measurement is ``adaptbench.harness.measure.timing``.
 """
 
 from __future__ import annotations

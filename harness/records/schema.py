@@ -24,7 +24,7 @@ class Evaluation(TypedDict):
 
 
 class ParamCounts(TypedDict):
-    """``method_params`` is the paper's |Θ| (without the task head); see harness.accounting."""
+    """``method_params`` is the paper's |Θ| (without the task head); see harness.api.accounting."""
 
     method_params: int
     head_params: int

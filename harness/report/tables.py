@@ -122,7 +122,7 @@ def check_wandb_options(args: argparse.Namespace) -> None:
 
 
 def records_for(args: argparse.Namespace) -> list[Mapping[str, Any]]:
-    """The run records of the command: from the DIRs, or the runs of --from-wandb (harness.wandb_tables)."""
+    """The run records of the command: from the DIRs, or the runs of --from-wandb (harness.report.wandb)."""
     if args.from_wandb:
         from adaptbench.harness.report.wandb import wandb_records
 

@@ -95,7 +95,7 @@ def run(cfg: DictConfig) -> Record | dict:
 
     Failures: in a single run an invalid config raises ConfigError before anything is built (the CLI prints
     one line, exit 2). Otherwise a job that fails writes a failure record and raises ``JobFailed``; a job
-    whose lock another live process holds raises ``harness.locking.JobRunning``. In a sweep the CLI goes on
+    whose lock another live process holds raises ``harness.run.locks.JobRunning``. In a sweep the CLI goes on
     to the next job and exits non-zero at the end."""
     try:
         job = plan_job(cfg)

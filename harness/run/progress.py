@@ -1,4 +1,4 @@
-"""The one progress line a job shows on the console (see harness.console)."""
+"""The one progress line a job shows on the console (see harness.run.console)."""
 
 from __future__ import annotations
 

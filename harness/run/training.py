@@ -207,7 +207,7 @@ def training_arguments(
         seed=seed,
         data_seed=seed,
         use_cpu=device.type == "cpu",
-        disable_tqdm=not is_verbose(),  # quiet: harness.progress.JobProgress shows one line per job
+        disable_tqdm=not is_verbose(),  # quiet: harness.run.progress.JobProgress shows one line per job
         **steps,
         **warmup,
         # the attention-mask tokens of every batch, kept in the Trainer's state (and its checkpoints): the
