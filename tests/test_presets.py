@@ -135,55 +135,73 @@ def swept_rows(*commands: tuple[str, ...]) -> Counter:
     return Counter((job["model"], job["method"]) for job in jobs)
 
 
-@pytest.mark.parametrize(
-    ("csv_name", "models", "marker", "commands", "tasks", "seeds"),
-    [
-        (
-            "table2_glue.csv",
-            ["RoBERTa-base"],
-            None,
-            [("table2_roberta_base",), ("table2_roberta_base_wide",)],
-            8,
-            5,
-        ),
-        ("table2_glue.csv", ["RoBERTa-large"], "", [("table2_roberta_large",)], 8, 5),
-        (
-            "table2_glue.csv",
-            ["RoBERTa-large"],
-            "†",
-            [("table2_roberta_large_adapters",), ("table2_roberta_large_adapters_wide",)],
-            8,
-            5,
-        ),
-        ("table2_glue.csv", ["DeBERTa-XXL"], None, [("table2_deberta_xxl",)], 8, 5),
-        ("table3_e2e.csv", ["GPT-2 M"], None, [("table3_gpt2_medium",), ("table3_gpt2_medium_wide",)], 1, 3),
-        ("table3_e2e.csv", ["GPT-2 L"], None, [("table3_gpt2_large",), ("table3_gpt2_large_wide",)], 1, 3),
-        (
-            "table13_dart.csv",
-            ["GPT-2 M", "GPT-2 L"],
-            None,
-            [
-                ("table13_dart",),
-                ("table13_dart_wide",),
-                ("table13_dart", "model=gpt2-medium", "method=fttop2"),
-            ],
-            1,
-            3,
-        ),
-        (
-            "table14_webnlg.csv",
-            ["GPT-2 M", "GPT-2 L"],
-            None,
-            [
-                ("table14_webnlg",),
-                ("table14_webnlg_wide",),
-                ("table14_webnlg", "model=gpt2-medium", "method=fttop2"),
-            ],
-            1,
-            3,
-        ),
-    ],
-)
+# (paper CSV, its models, its marker, the commands whose jobs must be exactly its rows, tasks, seeds)
+SWEEP_CASES = [
+    (
+        "table2_glue.csv",
+        ["RoBERTa-base"],
+        None,
+        [("table2_roberta_base",), ("table2_roberta_base_wide",)],
+        8,
+        5,
+    ),
+    ("table2_glue.csv", ["RoBERTa-large"], "", [("table2_roberta_large",)], 8, 5),
+    (
+        "table2_glue.csv",
+        ["RoBERTa-large"],
+        "†",
+        [("table2_roberta_large_adapters",), ("table2_roberta_large_adapters_wide",)],
+        8,
+        5,
+    ),
+    ("table2_glue.csv", ["DeBERTa-XXL"], None, [("table2_deberta_xxl",)], 8, 5),
+    ("table3_e2e.csv", ["GPT-2 M"], None, [("table3_gpt2_medium",), ("table3_gpt2_medium_wide",)], 1, 3),
+    ("table3_e2e.csv", ["GPT-2 L"], None, [("table3_gpt2_large",), ("table3_gpt2_large_wide",)], 1, 3),
+    (
+        "table13_dart.csv",
+        ["GPT-2 M", "GPT-2 L"],
+        None,
+        [
+            ("table13_dart",),
+            ("table13_dart_wide",),
+            ("table13_dart", "model=gpt2-medium", "method=fttop2"),
+        ],
+        1,
+        3,
+    ),
+    (
+        "table14_webnlg.csv",
+        ["GPT-2 M", "GPT-2 L"],
+        None,
+        [
+            ("table14_webnlg",),
+            ("table14_webnlg_wide",),
+            ("table14_webnlg", "model=gpt2-medium", "method=fttop2"),
+        ],
+        1,
+        3,
+    ),
+]
+
+# The presets checked elsewhere than in SWEEP_CASES, and by which test
+OTHER_PRESET_CASES = {
+    "table1_latency": "test_table1_latency_preset_holds_the_papers_points",
+    "table4_gpt3": "test_tables.py::test_table4_rows_come_from_their_preset",
+    "table5_weight_types": "test_table5_rows_adapt_the_same_number_of_parameters",
+    "table6_rank": "test_every_cell_matches_appendix_d",
+    "cpu_glue_minilm": "test_cpu_reproduction.py",
+}
+
+
+def test_the_preset_case_tables_are_what_conf_holds():
+    """Every preset in conf/experiment is a case here (a new preset fails until it has one), and no case names a
+    preset that is not there."""
+    swept = {command[0] for case in SWEEP_CASES for command in case[3]}
+    assert swept.isdisjoint(OTHER_PRESET_CASES)
+    assert swept | set(OTHER_PRESET_CASES) == {p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")}
+
+
+@pytest.mark.parametrize(("csv_name", "models", "marker", "commands", "tasks", "seeds"), SWEEP_CASES)
 def test_presets_sweep_every_row_of_their_table(csv_name, models, marker, commands, tasks, seeds):
     """Each published row x task x seed is one job, and no job is outside the table (the RoBERTa-base block:
     FT, BitFit, AdapterD 0.3M, LoRA + AdapterD 0.9M = 5 rows x 8 tasks x 5 seeds = 200 jobs)."""
