@@ -6,6 +6,7 @@ except where a test only looks at the arguments given to ``wandb.init``."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,25 @@ def test_table_wandb_logs_one_summary_run(sweep: Path, capsys, monkeypatch):
     (artifact,) = [a for a in summary_run.artifacts if a.type == "run-records"]
     expected = sorted(str(p.relative_to(sweep / "records")) for p in (sweep / "records").rglob("*.json"))
     assert sorted(entry.path for entry in artifact.manifest.contents) == expected
+
+
+def test_table_wandb_reads_each_record_once_and_builds_each_grid_once(sweep: Path, monkeypatch):
+    """The tables, the cell numbers and the figures of ``table --wandb`` all come from one results model."""
+    from adaptbench.harness.records import store
+    from adaptbench.harness.report import results
+
+    reads, builds = Counter(), Counter()
+    read_record, build_rows = store.read_record, results.build_rows
+    monkeypatch.setattr(store, "read_record", lambda path: reads.update([str(path)]) or read_record(path))
+    monkeypatch.setattr(
+        results, "build_rows", lambda rs, layout: builds.update([layout.name]) or build_rows(rs, layout)
+    )
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DATA_DIR", str(sweep / "wandb-data"))
+    assert cli.main(["table", str(sweep), "--wandb"]) == 0
+    assert len(reads) == len(records(sweep)) and set(reads.values()) == {1}
+    # the table and the cells share the auto layout's grid; the figure has its own per-task panel grid
+    assert builds["auto"] == 1 and set(builds.values()) == {1}
 
 
 def test_from_wandb_builds_the_same_table_as_the_records(sweep: Path, capsys):

@@ -10,6 +10,7 @@ from _records_util import latency_record, run_record, write_records
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.records.store import write_json_atomic
 from adaptbench.harness.report.plots import main, score_vs_params
+from adaptbench.harness.report.results import Results
 
 SWEEP = {"full": [0.90, 0.95, 0.91], "bitfit": [0.80, 0.84, 0.81], "lora": [0.88, 0.86, 0.89]}
 
@@ -32,7 +33,7 @@ def test_score_vs_params_from_a_sweep(tmp_path, capsys):
 
 
 def test_one_series_per_method_at_the_median(tmp_path):
-    figure = score_vs_params(sweep_records(), [])
+    figure = score_vs_params(Results(sweep_records()))
     (ax,) = figure.axes
     lines = {container.get_label(): container.lines[0] for container in ax.containers}  # errorbar series
     assert set(lines) == {"FT", "BitFit", "LoRA"}

@@ -27,11 +27,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator  # noqa: E402
 
 from adaptbench.harness.api.errors import ConfigError  # noqa: E402
-from adaptbench.harness.report.grid import Row, build_rows
-from adaptbench.harness.report.latency_table import iter_latency_records
+from adaptbench.harness.report.grid import Row
 from adaptbench.harness.report.layouts import TableLayout, headline_column, layout_of_task
 from adaptbench.harness.report.paper import paper_method, paper_model  # noqa: E402
-from adaptbench.harness.report.tables import load_run_records
+from adaptbench.harness.report.results import Results
 
 FORMATS = ("png", "svg")
 PANEL_SIZE = (4.2, 3.4)  # inches per panel
@@ -42,11 +41,11 @@ class Skip(Exception):
     """The records do not support a figure; the message says why."""
 
 
-def task_rows(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, list[Row], str]]:
+def task_rows(results: Results) -> dict[str, tuple[str, list[Row], str]]:
     """Per task (sorted): the y-axis label, the rows (model × method × differing settings) with a score, and
     how seeds are aggregated."""
     by_task: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for record in records:
+    for record in results.runs:
         by_task[record["task"]].append(record)
     result = {}
     for task, task_records in sorted(by_task.items()):
@@ -56,7 +55,7 @@ def task_rows(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, list
         layout = TableLayout(task, (column,), paper_layout.agg if paper_layout else "median")
         rows = [
             r
-            for r in build_rows(task_records, layout)
+            for r in results.grid(layout, task_records)
             if r.cells[column.header].value(layout.agg) is not None
         ]
         unit = "" if column.scale == 1 else " (%)" if metric == "accuracy" else f" (×{column.scale:g})"
@@ -89,8 +88,8 @@ def plain_ticks(ax: Any, values: Sequence[float]) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
 
 
-def score_vs_params(records: Sequence[Mapping[str, Any]], latency: Sequence[Mapping[str, Any]]) -> Figure:
-    tasks = task_rows(records)
+def score_vs_params(results: Results) -> Figure:
+    tasks = task_rows(results)
     if not tasks:
         raise Skip("no complete run records with a score")
     figure, axes = panels(len(tasks))
@@ -117,9 +116,9 @@ def score_vs_params(records: Sequence[Mapping[str, Any]], latency: Sequence[Mapp
     return figure
 
 
-def score_vs_rank(records: Sequence[Mapping[str, Any]], latency: Sequence[Mapping[str, Any]]) -> Figure:
+def score_vs_rank(results: Results) -> Figure:
     tasks = {
-        task: entry for task, entry in task_rows(records).items() if _rank_series(entry[1], entry[2], task)
+        task: entry for task, entry in task_rows(results).items() if _rank_series(entry[1], entry[2], task)
     }
     if not tasks:
         raise Skip("no method has records at more than one r (sweep method.r to plot it)")
@@ -154,7 +153,8 @@ def _rank_series(rows: Sequence[Row], agg: str, task: str) -> dict[str, list[tup
     return {label: points for label, points in series.items() if len({p[0] for p in points}) > 1}
 
 
-def latency_overhead(records: Sequence[Mapping[str, Any]], latency: Sequence[Mapping[str, Any]]) -> Figure:
+def latency_overhead(results: Results) -> Figure:
+    latency = results.latency
     if not latency:
         raise Skip("no latency records (adaptbench latency writes them to <output_root>/latency/)")
     by_seq: dict[int, dict[str, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
@@ -199,15 +199,13 @@ def save(figure: Figure, out: Path, name: str) -> list[Path]:
     return paths
 
 
-def plot_all(dirs: Sequence[str], out: Path) -> list[Path]:
+def plot_all(results: Results, out: Path) -> list[Path]:
     """Every figure the records support, written under ``out``; one line per figure skipped."""
-    records = load_run_records(dirs)
-    latency = [r for folder in dirs for r in iter_latency_records(folder)]
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, make in FIGURES.items():
         try:
-            figure = make(records, latency)
+            figure = make(results)
         except Skip as why:
             print(f"skipped {name}: {why}")
             continue
@@ -222,7 +220,7 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--out", required=True, help="folder for the figures (PNG and SVG)")
     args = parser.parse_args(list(argv))
-    written = plot_all(args.dirs or ["outputs"], Path(args.out))
+    written = plot_all(Results.from_dirs(args.dirs or ["outputs"]), Path(args.out))
     for path in written:
         print(path)
     if not written:

@@ -30,8 +30,8 @@ from omegaconf import DictConfig, OmegaConf
 from adaptbench.harness.records.hashing import config_hash
 from adaptbench.harness.records.schema import RecordError
 from adaptbench.harness.records.store import read_record, record_path
-from adaptbench.harness.report.layouts import split_by_layout
 from adaptbench.harness.report.render import render
+from adaptbench.harness.report.results import Results
 from adaptbench.harness.report.text import run_table
 
 ERROR_FILE = "error.txt"
@@ -132,8 +132,7 @@ def write_table(sweep_dir: Path, jobs: SweepJobs) -> Path | None:
     if not jobs.records:
         return None
     tables = [
-        render(run_table(records, layout, None, False), "md")
-        for layout, records in split_by_layout(jobs.records)
+        render(run_table(rows, layout, None, False), "md") for layout, rows in Results(jobs.records).grids()
     ]
     path = sweep_dir / "multirun.md"
     path.write_text(f"# {jobs.summary(None)}\n\n" + "\n\n".join(tables) + "\n", encoding="utf-8")

@@ -21,22 +21,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from adaptbench.harness.api.errors import ConfigError, bad_choice
-from adaptbench.harness.records.store import iter_records
 from adaptbench.harness.report.latency_table import iter_latency_records, latency_tables
 from adaptbench.harness.report.layouts import (
     AGGREGATES,
     add_layout_dirs,
     layout_choices,
     layouts,
-    split_by_layout,
 )
 from adaptbench.harness.report.params_table import params_table
 from adaptbench.harness.report.render import FORMATS, render
+from adaptbench.harness.report.results import Results
 from adaptbench.harness.report.text import TableText, run_table
 
 log = logging.getLogger("adaptbench")
@@ -121,57 +119,43 @@ def check_wandb_options(args: argparse.Namespace) -> None:
         raise ConfigError(f"--layout {args.layout} reads no run records: it cannot come --from-wandb")
 
 
-def records_for(args: argparse.Namespace) -> list[Mapping[str, Any]]:
-    """The run records of the command: from the DIRs, or the runs of --from-wandb (harness.report.wandb)."""
+def results_for(args: argparse.Namespace) -> Results:
+    """The command's records, read once: from the DIRs, or the runs of --from-wandb (harness.report.wandb)."""
     if args.from_wandb:
-        from adaptbench.harness.report.wandb import wandb_records
-
-        return wandb_records(args.from_wandb, args.filter)
-    return load_run_records(args.dirs)
-
-
-def load_run_records(dirs: Sequence[str]) -> list[Mapping[str, Any]]:
-    """The run records under each directory (corrupt or foreign files: one warning line each). An output root
-    with latency records and no ``records`` folder has no run records (its latency files are not read as
-    broken run records)."""
-    records = []
-    for folder in map(Path, dirs):
-        if not folder.is_dir():
-            raise ConfigError(f"DIR={str(folder)!r} is not a directory; give output roots or records folders")
-        if (folder / "latency").is_dir() and not (folder / "records").is_dir():
-            continue
-        records += iter_records(folder)
-    return records
+        return Results.from_wandb(args.from_wandb, args.filter)
+    if args.layout == "latency":
+        return Results([], [r for folder in args.dirs for r in iter_latency_records(folder)], list(args.dirs))
+    if args.layout == "params":
+        return Results([])
+    return Results.from_dirs(args.dirs, latency=False)
 
 
-def tables_for(args: argparse.Namespace) -> list[TableText]:
+def tables_for(args: argparse.Namespace, results: Results) -> list[TableText]:
     if args.layout == "params":
         if not args.model:
             raise ConfigError("--layout params needs a model: --model <name> or model=<name>")
         return [params_table(args.model, args.compare == "paper")]
     if args.layout == "latency":
-        records = [r for folder in args.dirs for r in iter_latency_records(folder)]
-        if not records:
+        if not results.latency:
             raise ConfigError(f"no latency records under {', '.join(args.dirs)} (looked in <DIR>/latency)")
-        return latency_tables(records)
-    records = records_for(args)
-    if not records:
+        return latency_tables(results.latency)
+    if not results.runs:
         raise ConfigError(f"no run records under {', '.join(args.dirs)} (looked in <DIR>/records)")
     compare = args.compare == "paper"
     if args.layout == "auto":
-        return [run_table(rs, layout, args.agg, compare) for layout, rs in split_by_layout(records)]
+        return [run_table(rows, layout, args.agg, compare) for layout, rows in results.grids()]
     layout = layouts()[args.layout]
-    selected = [r for r in records if any(c.selects(r) for c in layout.columns)]
-    if not selected:
+    if not results.selected(layout):
         raise ConfigError(
             f"no records of --layout {args.layout}'s tasks ({', '.join({c.task for c in layout.columns})})"
         )
-    return [run_table(selected, layout, args.agg, compare)]
+    return [run_table(results.grid(layout), layout, args.agg, compare)]
 
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    tables = tables_for(args)
+    results = results_for(args)
+    tables = tables_for(args, results)
     text = "\n\n".join(render(table, args.form) for table in tables) + "\n"
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -182,5 +166,5 @@ def main(argv: Sequence[str]) -> int:
     if args.wandb:
         from adaptbench.harness.report.wandb import log_summary_run
 
-        print(f"W&B summary run: {log_summary_run(args, tables)}", file=sys.stderr)
+        print(f"W&B summary run: {log_summary_run(args, tables, results)}", file=sys.stderr)
     return 0

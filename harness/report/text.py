@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from adaptbench.harness.report.grid import Cell, Row, build_rows
+from adaptbench.harness.report.grid import Cell, Row
 from adaptbench.harness.report.layouts import Column, TableLayout
 from adaptbench.harness.report.paper import (
     PaperRow,
@@ -111,13 +110,10 @@ def published_rows(layout: TableLayout) -> list[PaperRow]:
     return read_paper_table(layout.paper_table, keys)
 
 
-def run_table(
-    records: Sequence[Mapping[str, Any]], layout: TableLayout, agg: str | None, compare: bool
-) -> TableText:
-    """The layout's table over ``records``; with ``compare`` each cell also has the published number and the
+def run_table(rows: Sequence[Row], layout: TableLayout, agg: str | None, compare: bool) -> TableText:
+    """The layout's table over its ``rows`` (``Results.grid``); with ``compare`` each cell also has the published number and the
     difference, and the paper's rows we have no records for follow, marked ``(paper)``."""
     agg = agg or layout.agg
-    rows = build_rows(records, layout)
     published = published_rows(layout) if compare else []
     notes = Footnotes()
     headers = ["Model", "Method", "|Θ|", *(c.header for c in layout.columns)]

@@ -27,8 +27,8 @@ from typing import Any
 
 from adaptbench.harness.api.errors import ConfigError, bad_value
 from adaptbench.harness.records.wandb import WandbRun, record_from_wandb
-from adaptbench.harness.report.grid import build_rows
-from adaptbench.harness.report.layouts import split_by_layout
+from adaptbench.harness.report.latency_table import iter_latency_records
+from adaptbench.harness.report.results import Results
 from adaptbench.harness.report.text import TableText
 
 log = logging.getLogger("adaptbench")
@@ -212,13 +212,13 @@ def table_key(table: TableText) -> str:
     return f"table/{slug(head)}"
 
 
-def cell_rows(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+def cell_rows(results: Results) -> tuple[list[str], list[list[Any]]]:
     """One row per table cell, with plain numbers (W&B draws its charts from these): layout, model, method,
     row label, |Θ|, task, metric, value (paper unit, aggregated over seeds), spread and number of seeds."""
     columns = ["layout", "model", "method", "row", "params", "task", "metric", "value", "spread", "n"]
     data = []
-    for layout, layout_records in split_by_layout(records):
-        for row in build_rows(layout_records, layout):
+    for layout, rows in results.grids():
+        for row in rows:
             for column in layout.columns:
                 cell = row.cells[column.header]
                 value = cell.value(layout.agg)
@@ -229,7 +229,7 @@ def cell_rows(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[lis
     return columns, data
 
 
-def plot_images(dirs: Sequence[str], out: Path) -> dict[str, Any]:
+def plot_images(results: Results, out: Path) -> dict[str, Any]:
     """The ``adaptbench plot`` figures the records support, drawn in ``out`` (which must outlive the logging:
     W&B copies the files when they are logged), as ``wandb.Image`` by key ``plots/<name>``."""
     import wandb
@@ -237,7 +237,7 @@ def plot_images(dirs: Sequence[str], out: Path) -> dict[str, Any]:
     from adaptbench.harness.report.plots import plot_all
 
     with contextlib.redirect_stdout(sys.stderr):  # its "skipped <figure>" lines: stdout holds the table
-        paths = plot_all(dirs, out)
+        paths = plot_all(results, out)
     return {f"plots/{p.stem}": wandb.Image(str(p), caption=p.stem) for p in paths if p.suffix == ".png"}
 
 
@@ -252,12 +252,10 @@ def records_artifact(dirs: Sequence[str], name: str) -> Any:
     return artifact
 
 
-def log_summary_run(args: argparse.Namespace, tables: Sequence[TableText]) -> str:
+def log_summary_run(args: argparse.Namespace, tables: Sequence[TableText], results: Results) -> str:
     """One W&B run of ``job_type=summary`` with the tables, the cell numbers, the figures and (for records
     read from folders) the records artifact; its files go under the first DIR. Returns the run's folder."""
     import wandb
-
-    from adaptbench.harness.report.tables import records_for
 
     from_dirs = not args.from_wandb and args.layout not in ("params", "latency")
     root = Path(args.dirs[0]) if args.dirs and not args.from_wandb else Path(".")
@@ -276,11 +274,13 @@ def log_summary_run(args: argparse.Namespace, tables: Sequence[TableText]) -> st
     try:
         logged: dict[str, Any] = {table_key(t): wandb.Table(columns=t.headers, data=t.rows) for t in tables}
         if args.layout not in ("params", "latency"):
-            columns, data = cell_rows(records_for(args))
+            columns, data = cell_rows(results)
             logged["cells"] = wandb.Table(columns=columns, data=data)
         with tempfile.TemporaryDirectory() as figures:
             if from_dirs:
-                logged |= plot_images(args.dirs, Path(figures))
+                if not results.latency:  # the tables read no latency records: the figures may need them
+                    results.latency = [r for folder in args.dirs for r in iter_latency_records(folder)]
+                logged |= plot_images(results, Path(figures))
             run.log(logged)
         if from_dirs:
             run.log_artifact(records_artifact(args.dirs, f"records-{slug(root.resolve().name)}"))
