@@ -19,6 +19,7 @@ from adaptbench.harness.measure.timing import (
     nearest_width,
     random_inputs,
 )
+from adaptbench.harness.records.schema import LatencyRecord
 from adaptbench.methods.lora import LoRAModule
 from conftest import run_cli
 
@@ -59,6 +60,7 @@ def test_sweep_prints_and_writes_one_record_per_point(tmp_path):
         assert record == printed[record["method"]]
         assert path.name == f"{record['method']}-b1-s16-{record['config_hash'][:12]}.json"
         assert RECORD_FIELDS <= record.keys()
+        assert record.keys() == LatencyRecord.__annotations__.keys()  # exactly the typed schema
         assert record["kind"] == "latency" and record["trials"] == 3 and record["threads"] >= 1
         assert record["ratio"] == pytest.approx(
             record["method_ms_median"] / record["base_ms_median"], abs=1e-3

@@ -31,6 +31,7 @@ from adaptbench.harness.config.tree import CONF_DIR
 from adaptbench.harness.measure.latency import LatencySettings
 from adaptbench.harness.records.hashing import config_hash, result_config
 from adaptbench.harness.records.provenance import provenance
+from adaptbench.harness.records.schema import LATENCY_KIND, LatencyRecord
 from adaptbench.harness.records.store import write_json_atomic
 from adaptbench.harness.run.plan import pick_device
 
@@ -191,7 +192,7 @@ def latency_path(cfg: DictConfig, settings: LatencySettings, key: str) -> Path:
     return Path(cfg.output_root) / "latency" / str(cfg.model.name) / name
 
 
-def measure(cfg: DictConfig) -> dict:
+def measure(cfg: DictConfig) -> LatencyRecord:
     """Measure one point (method x model x batch x seq), write its record and return it.
 
     ``config_hash`` covers the result-changing config plus the device and thread count: the same point measured
@@ -219,27 +220,27 @@ def measure(cfg: DictConfig) -> dict:
     name = device_name(device)
     plain = {**result_config(cfg), "method": plain_node(method_node)}  # with the r a budget chose
     key = config_hash({**plain, "measured_on": {"device": name, "threads": torch.get_num_threads()}})
-    record = {
-        "kind": "latency",
-        "model": str(cfg.model.name),
-        "method": str(cfg.method.name),
-        "task_kind": kind,
-        "batch": settings.batch,
-        "seq": settings.seq,
-        "input_len": int(method_ids.shape[1]),
-        "trials": settings.trials,
-        "warmup": settings.warmup,
-        "device": name,
-        "threads": torch.get_num_threads(),
-        "budget": budget,
-        "r": method_node.get("r"),
-        "method_params": counts["method_params"],
-        "formula_params": counts["formula_params"],
-        "merged": merged,
+    record = LatencyRecord(
+        kind=LATENCY_KIND,
+        model=str(cfg.model.name),
+        method=str(cfg.method.name),
+        task_kind=kind,
+        batch=settings.batch,
+        seq=settings.seq,
+        input_len=int(method_ids.shape[1]),
+        trials=settings.trials,
+        warmup=settings.warmup,
+        device=name,
+        threads=torch.get_num_threads(),
+        budget=budget,
+        r=method_node.get("r"),
+        method_params=counts["method_params"],
+        formula_params=counts["formula_params"],
+        merged=merged,
         **summarise(times["base"], times["method"]),
-        "config": plain,
-        "config_hash": key,
-        "provenance": provenance(name, cfg.seed),
-    }
+        config=plain,
+        config_hash=key,
+        provenance=provenance(name, cfg.seed),
+    )
     write_json_atomic(latency_path(cfg, settings, key), record)
     return record

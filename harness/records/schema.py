@@ -128,3 +128,38 @@ def selection_value(record: Mapping[str, Any]) -> float:
     if record.get("status") != "complete" or not isinstance(value, (int, float)) or not math.isfinite(value):
         return float("-inf")
     return float(value) if record.get("greater_is_better", True) else -float(value)
+
+
+class LatencyRecord(TypedDict):
+    """One ``adaptbench latency`` point (``<output_root>/latency/<model>/...json``): the method's and the unadapted
+    base model's forward time at one batch x sequence length, measured interleaved in one process."""
+
+    kind: Literal["latency"]
+    model: str
+    method: str
+    task_kind: str
+    batch: int
+    seq: int
+    input_len: int  # the sequence length the method's model saw (prefix methods add positions)
+    trials: int
+    warmup: int
+    device: str
+    threads: int
+    budget: int | None  # the |Θ| budget the adapter width was chosen for, if any
+    r: int | None
+    method_params: int
+    formula_params: int
+    merged: bool
+    base_ms_median: float
+    method_ms_median: float
+    base_iqr_ms: float
+    method_iqr_ms: float
+    ratio: float
+    ratio_iqr: float
+    overhead: float
+    config: dict[str, Any]
+    config_hash: str
+    provenance: dict[str, Any]
+
+
+LATENCY_KIND = "latency"

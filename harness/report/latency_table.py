@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from adaptbench.harness.records.schema import LATENCY_KIND, LatencyRecord
 from adaptbench.harness.report.paper import (
     PAPER_METHOD_ALIASES,
     latency_rows,
@@ -37,7 +38,7 @@ CPU_NOTE = (
 )
 
 
-def iter_latency_records(root: str | Path) -> Iterable[dict[str, Any]]:
+def iter_latency_records(root: str | Path) -> Iterable[LatencyRecord]:
     """Every latency record (``"kind": "latency"``) under ``<root>/latency``, or under ``root`` itself when it
     is neither an output root (has no ``records`` folder) nor has a ``latency`` one; other files are skipped
     with one warning line each, as ``iter_records`` does."""
@@ -52,7 +53,7 @@ def iter_latency_records(root: str | Path) -> Iterable[dict[str, Any]]:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             log.warning("skipped: %s: not a readable latency record (%s: %s)", path, type(err).__name__, err)
             continue
-        if not isinstance(data, dict) or data.get("kind") != "latency":
+        if not isinstance(data, dict) or data.get("kind") != LATENCY_KIND:
             log.warning('skipped: %s: not a latency record (no "kind": "latency")', path)
             continue
         yield data
