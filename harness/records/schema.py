@@ -163,3 +163,26 @@ class LatencyRecord(TypedDict):
 
 
 LATENCY_KIND = "latency"
+
+
+def failure_record(cfg: Any, key: str, run_name: str, error: str, traceback: str | None = None) -> Record:
+    """The record of a job that failed (``status: failed``, its one-line error, no ``best``), from its config: the
+    one constructor of failure records, written by the runner and stood in by a sweep's summary for a job that
+    wrote none."""
+    from omegaconf import OmegaConf
+
+    record = Record(
+        record_version=RECORD_VERSION,
+        status="failed",
+        config_hash=key,
+        run_name=run_name,
+        method=str(cfg.method.name),
+        model=str(cfg.model.name),
+        task=str(cfg.task.name),
+        seed=int(cfg.seed),
+        error=error,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    if traceback is not None:
+        record["traceback"] = traceback
+    return record

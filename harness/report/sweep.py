@@ -28,7 +28,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from adaptbench.harness.records.hashing import config_hash
-from adaptbench.harness.records.schema import RecordError
+from adaptbench.harness.records.schema import RecordError, failure_record
 from adaptbench.harness.records.store import read_record, record_path
 from adaptbench.harness.report.render import render
 from adaptbench.harness.report.results import Results
@@ -68,15 +68,7 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
 
 def stand_in(cfg: DictConfig, error: str) -> dict:
     """A failure record for a job that wrote none, so that the table shows its cell as failed."""
-    return {
-        "status": "failed",
-        "method": str(cfg.method.name),
-        "model": str(cfg.model.name),
-        "task": str(cfg.task.name),
-        "seed": int(cfg.seed),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "error": error,
-    }
+    return dict(failure_record(cfg, key="", run_name="", error=error))
 
 
 def job_record_path(job: Path, cfg: DictConfig) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from adaptbench.harness.records.schema import failure_record
+
 if TYPE_CHECKING:
     from datasets import DatasetDict
 import resource
@@ -137,20 +139,7 @@ def write_failure(cfg: DictConfig, err: BaseException, key: str | None = None) -
     trace = artifacts_dir(path) / "traceback.txt"
     trace.parent.mkdir(parents=True, exist_ok=True)
     trace.write_text("".join(traceback.format_exception(err)), encoding="utf-8")
-    record = Record(
-        record_version=RECORD_VERSION,
-        status="failed",
-        config_hash=key,
-        run_name=path.stem,
-        method=str(cfg.method.name),
-        model=str(cfg.model.name),
-        task=str(cfg.task.name),
-        seed=int(cfg.seed),
-        error=one_line(err),
-        traceback=str(trace),
-        config=OmegaConf.to_container(cfg, resolve=True),
-    )
-    write_json_atomic(path, record)
+    write_json_atomic(path, failure_record(cfg, key, path.stem, one_line(err), str(trace)))
     return path
 
 
