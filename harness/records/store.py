@@ -20,6 +20,9 @@ from adaptbench.harness.records.schema import REQUIRED_KEYS, Record, RecordError
 log = logging.getLogger("adaptbench")
 
 
+STALE_SUFFIX = ".stale.json"
+"""A record moved aside because its content is not its job's (see ``run.resume``): never read as a result."""
+
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 """What a method, model or task name may look like: it becomes a folder or file name under ``output_root``."""
 
@@ -125,6 +128,8 @@ def iter_records(root: str | Path) -> Iterator[Record]:
     base = Path(root) / "records"
     base = base if base.is_dir() else Path(root)
     for path in sorted(base.rglob("*.json")):
+        if path.name.endswith(STALE_SUFFIX):
+            continue
         try:
             yield read_record(path)
         except RecordError as err:

@@ -151,5 +151,5 @@ def describe(job: Job) -> dict:
             k: v for k, v in OmegaConf.to_container(cfg.task, resolve=True).items() if k != "name"
         },
         "record": str(job.path),
-        "done": finished_record(job) is not None,
+        "done": finished_record(job, set_aside_foreign=False) is not None,
     }
