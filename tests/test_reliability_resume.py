@@ -130,7 +130,7 @@ def test_a_second_process_on_the_same_job_is_refused(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from adaptbench.harness.locking import job_lock\n"
+            "import sys, time; from pathlib import Path; from adaptbench.harness.run.locks import job_lock\n"
             f"with job_lock(Path({str(lock)!r})):\n    print('held', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

@@ -94,14 +94,19 @@ def atomic_file(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
     return fd, tmp
 
 
+def json_bytes(payload: Mapping[str, Any]) -> bytes:
+    """A record as the file holds it: strict JSON (non-finite numbers as null), indented, one final newline."""
+    text = json.dumps(finite(payload), indent=2, sort_keys=False, default=str, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
 def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
     """Write to a temp file in the same folder, fsync, then rename: readers never see half a record. Strict
     JSON: non-finite numbers are written as null."""
     fd, tmp = atomic_file(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(finite(payload), handle, indent=2, sort_keys=False, default=str, allow_nan=False)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(json_bytes(payload))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

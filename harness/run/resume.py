@@ -77,6 +77,23 @@ def checkpoint_problem(folder: Path) -> str | None:
                 pass
         except (OSError, zipfile.BadZipFile):
             return f"{path.name}: truncated or not a torch file"
+        if problem := torch_load_problem(path):
+            return f"{path.name}: {problem}"
+    return None
+
+
+def torch_load_problem(path: Path) -> str | None:
+    """Why the Trainer's ``torch.load(weights_only=True)`` of a checkpoint file would fail (objects it may not
+    unpickle, a corrupt member), or None. Memory-mapped: the tensors are not read."""
+    import torch
+    from transformers.trainer_pt_utils import safe_globals
+
+    try:
+        with safe_globals():  # what the Trainer allows when it loads rng_state.pth
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 -- any failure to load is a reason to pass the checkpoint over
+        first = (str(err).strip().splitlines() or [""])[0][:160]
+        return f"does not load weights-only ({type(err).__name__}: {first})"
     return None
 
 
