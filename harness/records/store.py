@@ -38,6 +38,28 @@ def check_path_name(key: str, value: object) -> str:
     return name
 
 
+def check_out_file(path: Path) -> Path:
+    """A command's ``--out`` file: its folder is made; a folder in its place is a one-line error."""
+    if path.is_dir():
+        raise ConfigError(f"--out {path}: it is a folder, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out {path}: cannot make its folder ({err.strerror or err})") from None
+    return path
+
+
+def check_out_folder(path: Path) -> Path:
+    """A command's ``--out`` folder, made here; a file in its place is a one-line error."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {path}: it is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out {path}: cannot make it ({err.strerror or err})") from None
+    return path
+
+
 def record_path(cfg: DictConfig, key: str) -> Path:
     """``<output_root>/records/<task>/<model>/<method>-s<seed>-<hash12>.json`` (its files: ``artifacts_dir``)."""
     method = check_path_name("method.name", cfg.method.name)

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator  # noqa: E402
 
 from adaptbench.harness.api.errors import ConfigError  # noqa: E402
+from adaptbench.harness.records.store import check_out_folder
 from adaptbench.harness.report.grid import Row, build_rows
 from adaptbench.harness.report.latency_table import iter_latency_records
 from adaptbench.harness.report.layouts import TableLayout, headline_column, layout_of_task
@@ -203,7 +204,7 @@ def plot_all(dirs: Sequence[str], out: Path) -> list[Path]:
     """Every figure the records support, written under ``out``; one line per figure skipped."""
     records = load_run_records(dirs)
     latency = [r for folder in dirs for r in iter_latency_records(folder)]
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_folder(out)
     written = []
     for name, make in FIGURES.items():
         try:
