@@ -87,6 +87,9 @@ def run_one_job(cfg: Any) -> float | None:
         print(f"adaptbench: {job_label(cfg)}: skipped: {err}", file=sys.stderr)
         if not in_sweep():
             sys.exit(1)
+        from adaptbench.harness.report.sweep import note_running_elsewhere
+
+        note_running_elsewhere(str(err))  # the summary counts it apart from the failed jobs
         return None
     if cfg.get("dry_run", False):  # one JSON line per job: the cell and its hyperparameters
         print(json.dumps(result, default=str))
