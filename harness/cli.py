@@ -87,6 +87,9 @@ def run_one_job(cfg: Any) -> float | None:
         print(f"adaptbench: {job_label(cfg)}: skipped: {err}", file=sys.stderr)
         if not in_sweep():
             sys.exit(1)
+        from adaptbench.harness.report.sweep import note_running_elsewhere
+
+        note_running_elsewhere(str(err))  # the summary counts it apart from the failed jobs
         return None
     if cfg.get("dry_run", False):  # one JSON line per job: the cell and its hyperparameters
         print(json.dumps(result, default=str))
@@ -94,13 +97,32 @@ def run_one_job(cfg: Any) -> float | None:
     return selection_value(result)
 
 
+def runs_jobs(argv: Sequence[str]) -> bool:
+    """Whether a ``run`` command line runs jobs (not ``--cfg``, ``--info``, ``-sc``: Hydra only prints)."""
+    return all(not a.startswith("-") or a in ("-m", "--multirun") for a in argv)
+
+
+def check_before_hydra(argv: Sequence[str]) -> None:
+    """Validate before Hydra creates its run or sweep folder (under ``output_root``): a single run entirely
+    (one line, exit 2, nothing written), a sweep's shared settings (its jobs' own values fail job by job,
+    each with its failure record)."""
+    from adaptbench.harness.config.tree import check_run_overrides
+
+    first = check_run_overrides(argv)
+    if not runs_jobs(argv):
+        return
+    from adaptbench.harness.config.validate import check_top_level, validate
+
+    if "-m" in argv or "--multirun" in argv:
+        check_top_level(first)
+    else:
+        validate(first)
+
+
 def hydra_argv(argv: Sequence[str]) -> list[str]:
     """The command line handed to Hydra: its console log kept to warnings unless -v when jobs run (the full log
     still goes to its job log file and the run's run.log)."""
-    runs_jobs = all(
-        not a.startswith("-") or a in ("-m", "--multirun") for a in argv
-    )  # not --cfg, --info, -sc
-    if not runs_jobs or is_verbose():
+    if not runs_jobs(argv) or is_verbose():
         return list(argv)
     # argparse takes one run of positional overrides: -m first, then every override
     multirun = [a for a in argv if a in ("-m", "--multirun")]
@@ -111,12 +133,12 @@ def hydra_argv(argv: Sequence[str]) -> list[str]:
 def cmd_run(argv: Sequence[str]) -> int:
     import hydra
 
-    from adaptbench.harness.config.tree import CONF_DIR, check_run_overrides
+    from adaptbench.harness.config.tree import CONF_DIR
 
     if "--help" in argv or "-h" in argv:
         print(run_help())
         return 0
-    check_run_overrides(argv)
+    check_before_hydra(argv)
     hydra_job = hydra.main(config_path=str(CONF_DIR), config_name="config", version_base=None)(run_one_job)
     # Hydra configures logging itself (hydra/job_logging): drop ours so that no line shows twice.
     logging.getLogger().handlers.clear()

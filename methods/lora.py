@@ -165,6 +165,22 @@ def target_dims(arch: PretrainedConfig, layout: Layout, name: str) -> tuple[int,
     return d_in, d_out // t.n_slices
 
 
+def check_rank(r: int, arch: PretrainedConfig, layout: Layout, targets: list[str]) -> None:
+    """A rank above min(d_in, d_out) of an adapted matrix adds parameters without adding rank (a huge one runs
+    out of memory in the build): refuse it, naming the smallest matrix."""
+    dims = {name: target_dims(arch, layout, name) for name in targets}
+    smallest = min(dims, key=lambda name: min(dims[name]))
+    limit = min(dims[smallest])
+    if r > limit:
+        d_in, d_out = dims[smallest]
+        raise bad_value(
+            "method.r",
+            r,
+            f"must be at most min(d_in, d_out) of the adapted matrices: at most {limit} "
+            f"({smallest}: {d_in} x {d_out})",
+        )
+
+
 @register_method("lora")
 class LoRA(Method):
     Config = LoRAConfig
@@ -172,6 +188,7 @@ class LoRA(Method):
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         check_targets(self.cfg.targets, layout)
+        check_rank(self.cfg.r, arch, layout, self.cfg.targets)
 
     def apply(self, model: nn.Module, layout: Layout) -> None:
         wrappers = wrap_targets(model, layout, self.cfg.targets, lambda m, ts: LoRAModule(m, ts, self.cfg))

@@ -8,6 +8,7 @@ validated against it before any model is built.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 from transformers import DataCollatorWithPadding, PretrainedConfig, PreTrainedTokenizerBase
 
-from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.api.errors import ConfigError, bad_value
 from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.node_keys import HARNESS_KEYS
 
@@ -39,6 +40,11 @@ def typed_config(config_class: type, values: Mapping, group: str, skip: tuple[st
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", "") or "?"
         raise ConfigError(f"{group}.{key}: {str(err).splitlines()[0]}") from None
+    values = OmegaConf.to_container(merged, resolve=True)
+    for key, value in values.items():  # NaN passes every range check (nan <= 0 is False): refuse it first
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise bad_value(f"{group}.{key}", value, "must be a finite number")
     return OmegaConf.to_object(merged)
 
 

@@ -170,10 +170,10 @@ def compose_run_config(overrides: Sequence[str]) -> DictConfig:
         raise _composition_error(err, overrides) from None
 
 
-def check_run_overrides(argv: Sequence[str]) -> None:
+def check_run_overrides(argv: Sequence[str]) -> DictConfig:
     """Before Hydra runs a command line: compose the first job of a sweep (each swept value's first choice), so a
     typo in a key fails in one line, before any job starts; check each ``method.<key>`` against every method of
-    the command line. Later jobs of a sweep are checked as they run."""
+    the command line. Later jobs of a sweep are checked as they run. Returns the first job's config."""
     check_group_choices(argv)  # every swept choice, not only the first
     first_job: list[tuple[Override, str]] = []
     for override in parse_overrides(argv):
@@ -187,9 +187,10 @@ def check_run_overrides(argv: Sequence[str]) -> None:
     methods = swept_methods(first_job, multirun="-m" in argv or "--multirun" in argv)
     if len(methods) > 1:  # before composing: a setting the first method lacks gets the hint to ++ too
         check_method_settings(first_job, methods)
-    compose_run_config([line for _, line in first_job])
+    first = compose_run_config([line for _, line in first_job])
     if len(methods) < 2:
         check_method_settings(first_job, methods)
+    return first
 
 
 def swept_methods(first_job: list[tuple[Override, str]], multirun: bool) -> list[str]:

@@ -7,6 +7,7 @@ against ``TrainerConfig``; then each plugin checks its values against the model 
 from __future__ import annotations
 
 import sys
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,13 +23,18 @@ from adaptbench.harness.api.loading import load_method, load_task, plugin_name
 from adaptbench.harness.api.models import arch_config
 from adaptbench.harness.api.plugins import HARNESS_KEYS, Method, Task, typed_config
 from adaptbench.harness.api.registry import METHODS
+from adaptbench.harness.config.arch_keys import check_arch_keys
 from adaptbench.harness.config.init_from import InitSource, init_source
-from adaptbench.harness.config.tree import forced_method_settings, group_options
+from adaptbench.harness.config.tree import CONF_DIR, forced_method_settings, group_options
+from adaptbench.harness.config.types import requirement_unmet
 from adaptbench.harness.records.store import check_path_name
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 LR_SCHEDULERS = tuple(s.value for s in SchedulerType)
+MAX_BATCH = 2**20
+"""The largest batch size, evaluation batch size and gradient accumulation taken: a sane bound well above
+any real run (a larger one fails only once the model is built, or allocates without end)."""
 # TrainingArguments the runner sets from trainer.* itself (harness.run.training.training_arguments): extra_args may not
 # set them behind the harness's back (the record would not say what ran)
 RUNNER_TRAINING_ARGS = frozenset(
@@ -105,6 +111,17 @@ def validate_trainer(node: Any) -> TrainerConfig:
     for key in ("batch_size", "eval_batch_size", "grad_accum", "max_seq_len"):
         if getattr(trainer, key) <= 0:
             raise bad_value(f"trainer.{key}", getattr(trainer, key), "must be > 0")
+    for key in ("batch_size", "eval_batch_size", "grad_accum"):
+        if getattr(trainer, key) > MAX_BATCH:
+            raise bad_value(f"trainer.{key}", getattr(trainer, key), f"must be <= {MAX_BATCH}")
+    if trainer.max_train_samples is not None and trainer.batch_size > trainer.max_train_samples:
+        raise bad_value(
+            "trainer.batch_size",
+            trainer.batch_size,
+            f"larger than the training set (trainer.max_train_samples={trainer.max_train_samples})",
+        )
+    if trainer.warmup_steps < 0:
+        raise bad_value("trainer.warmup_steps", trainer.warmup_steps, "must be >= 0")
     if trainer.epochs <= 0 and trainer.max_steps <= 0:
         raise bad_value("trainer.epochs", trainer.epochs, "must be > 0 unless trainer.max_steps > 0")
     if not 0 <= trainer.warmup_ratio < 1:
@@ -137,6 +154,10 @@ def check_extra_args(extra: dict) -> None:
                 f"trainer.extra_args.{key} is not a transformers.TrainingArguments setting "
                 "(see its documentation for the valid names)"
             )
+    hints = typing.get_type_hints(TrainingArguments)
+    for key, value in extra.items():
+        if (requirement := requirement_unmet(value, hints.get(key, Any))) is not None:
+            raise bad_value(f"trainer.extra_args.{key}", value, requirement)
 
 
 def check_positions(arch: PretrainedConfig, layout: Layout, input_length: int) -> None:
@@ -161,6 +182,22 @@ def check_output_root(value: Any) -> None:
     root = Path(str(value))
     if root.exists() and not root.is_dir():
         raise bad_value("output_root", str(value), "it exists and is not a folder")
+    if root.resolve().is_relative_to(CONF_DIR.resolve()):
+        raise bad_value("output_root", str(value), f"it is inside the installed config tree {CONF_DIR}")
+
+
+def check_top_level(cfg: DictConfig) -> None:
+    """The settings every job of a command line shares and Hydra's own folders depend on (``output_root``):
+    checked before Hydra creates any folder, and again in each job."""
+    if cfg.get("device", "auto") not in DEVICES:
+        raise bad_choice("device", cfg.device, DEVICES)
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise bad_value("seed", seed, "must be an integer in [0, 2**32)")
+    for flag in ("resume", "dry_run"):  # "maybe" would read as true
+        if not isinstance(cfg.get(flag, False), bool):
+            raise bad_value(flag, cfg.get(flag), "must be true or false")
+    check_output_root(cfg.get("output_root"))
 
 
 def drop_settings_the_method_lacks(cfg: DictConfig, keys: Iterable[str]) -> list[str]:
@@ -197,12 +234,7 @@ def validate(cfg: DictConfig) -> RunPlan:
     force-added method settings its method lacks (``settle_forced_settings``), so the config hash never sees
     them."""
     settle_forced_settings(cfg)
-    if cfg.get("device", "auto") not in DEVICES:
-        raise bad_choice("device", cfg.device, DEVICES)
-    seed = cfg.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise bad_value("seed", seed, "must be an integer in [0, 2**32)")
-    check_output_root(cfg.get("output_root"))
+    check_top_level(cfg)
     for group in ("method", "model", "task"):
         if not isinstance(cfg.get(group), DictConfig) or "name" not in cfg[group]:
             raise ConfigError(f"{group} is not set; choose one of: {', '.join(group_options(group))}")
@@ -212,6 +244,7 @@ def validate(cfg: DictConfig) -> RunPlan:
     method = load_method(cfg.method)
     task = load_task(cfg.task)
     layout = Layout.from_config(cfg.model.layout)
+    check_arch_keys(cfg.model.get("arch"))
     arch = arch_config(cfg.model, task.kind, task.num_labels)
     method.validate(arch, layout)
     check_positions(arch, layout, method.input_length(trainer.max_seq_len))

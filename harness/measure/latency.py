@@ -32,6 +32,7 @@ from adaptbench.harness.config.tree import (
     parse_overrides,
     register_plugin_configs,
 )
+from adaptbench.harness.records.store import check_path_name
 
 # Config groups of conf/latency.yaml, and presets (+experiment=table1_latency); a run's task, trainer and logger
 # play no part in a forward pass.
@@ -115,7 +116,7 @@ def check_first_job(argv: Sequence[str]) -> None:
         if not o.get_key_element().lstrip("+~").startswith("hydra")
     ]
     try:
-        compose_latency_config(first_job)
+        first = compose_latency_config(first_job)
     except HydraException as err:
         first_line = str(err).strip().splitlines()[0]
         unknown = re.match(r"Could not override '(\w+)\.([^']+)'", first_line)
@@ -130,6 +131,8 @@ def check_first_job(argv: Sequence[str]) -> None:
         raise ConfigError(
             f"{group}.{unknown.group(2)} is not a setting of {group}; valid keys: {valid}"
         ) from None
+    for group in ("method", "model"):  # names that become paths: checked before Hydra makes its folder
+        check_path_name(f"{group}.name", first[group].name)
 
 
 def main(argv: Sequence[str]) -> int:

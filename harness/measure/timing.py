@@ -32,7 +32,7 @@ from adaptbench.harness.measure.latency import LatencySettings
 from adaptbench.harness.records.hashing import config_hash, result_config
 from adaptbench.harness.records.provenance import provenance
 from adaptbench.harness.records.schema import LATENCY_KIND, LatencyRecord
-from adaptbench.harness.records.store import write_json_atomic
+from adaptbench.harness.records.store import check_path_name, write_json_atomic
 from adaptbench.harness.run.plan import pick_device
 
 # No adapter width is searched beyond this: a budget that needs more is not an adapter budget.
@@ -188,8 +188,14 @@ def summarise(base_ms: Sequence[float], method_ms: Sequence[float]) -> dict[str,
 
 def latency_path(cfg: DictConfig, settings: LatencySettings, key: str) -> Path:
     """``<output_root>/latency/<model>/<method>-b<batch>-s<seq>-<hash12>.json``."""
-    name = f"{cfg.method.name}-b{settings.batch}-s{settings.seq}-{key[:12]}.json"
-    return Path(cfg.output_root) / "latency" / str(cfg.model.name) / name
+    method, model = latency_names(cfg)
+    name = f"{method}-b{settings.batch}-s{settings.seq}-{key[:12]}.json"
+    return Path(cfg.output_root) / "latency" / model / name
+
+
+def latency_names(cfg: DictConfig) -> tuple[str, str]:
+    """The method and model names, each checked to be one path component (as ``adaptbench run`` checks them)."""
+    return check_path_name("method.name", cfg.method.name), check_path_name("model.name", cfg.model.name)
 
 
 def measure(cfg: DictConfig) -> LatencyRecord:
@@ -198,6 +204,7 @@ def measure(cfg: DictConfig) -> LatencyRecord:
     ``config_hash`` covers the result-changing config plus the device and thread count: the same point measured
     on other hardware is another record."""
     settings: LatencySettings = typed_config(LatencySettings, cfg.latency, "latency")
+    latency_names(cfg)  # before anything is built
     kind = model_kind(cfg.model)
     arch = arch_config(cfg.model, kind)
     layout = Layout.from_config(cfg.model.layout)

@@ -20,6 +20,9 @@ from adaptbench.harness.records.schema import REQUIRED_KEYS, Record, RecordError
 log = logging.getLogger("adaptbench")
 
 
+STALE_SUFFIX = ".stale.json"
+"""A record moved aside because its content is not its job's (see ``run.resume``): never read as a result."""
+
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 """What a method, model or task name may look like: it becomes a folder or file name under ``output_root``."""
 
@@ -33,6 +36,28 @@ def check_path_name(key: str, value: object) -> str:
             "(no '/', no leading '.')"
         )
     return name
+
+
+def check_out_file(path: Path) -> Path:
+    """A command's ``--out`` file: its folder is made; a folder in its place is a one-line error."""
+    if path.is_dir():
+        raise ConfigError(f"--out {path}: it is a folder, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out {path}: cannot make its folder ({err.strerror or err})") from None
+    return path
+
+
+def check_out_folder(path: Path) -> Path:
+    """A command's ``--out`` folder, made here; a file in its place is a one-line error."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {path}: it is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out {path}: cannot make it ({err.strerror or err})") from None
+    return path
 
 
 def record_path(cfg: DictConfig, key: str) -> Path:
@@ -91,14 +116,19 @@ def atomic_file(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
     return fd, tmp
 
 
+def json_bytes(payload: Mapping[str, Any]) -> bytes:
+    """A record as the file holds it: strict JSON (non-finite numbers as null), indented, one final newline."""
+    text = json.dumps(finite(payload), indent=2, sort_keys=False, default=str, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
 def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
     """Write to a temp file in the same folder, fsync, then rename: readers never see half a record. Strict
     JSON: non-finite numbers are written as null."""
     fd, tmp = atomic_file(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(finite(payload), handle, indent=2, sort_keys=False, default=str, allow_nan=False)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(json_bytes(payload))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -125,6 +155,8 @@ def iter_records(root: str | Path) -> Iterator[Record]:
     base = Path(root) / "records"
     base = base if base.is_dir() else Path(root)
     for path in sorted(base.rglob("*.json")):
+        if path.name.endswith(STALE_SUFFIX):
+            continue
         try:
             yield read_record(path)
         except RecordError as err:

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator  # noqa: E402
 
 from adaptbench.harness.api.errors import ConfigError  # noqa: E402
+from adaptbench.harness.records.store import check_out_folder
 from adaptbench.harness.report.grid import Row
 from adaptbench.harness.report.layouts import TableLayout, headline_column, layout_of_task
 from adaptbench.harness.report.paper import paper_method, paper_model  # noqa: E402
@@ -201,7 +202,7 @@ def save(figure: Figure, out: Path, name: str) -> list[Path]:
 
 def plot_all(results: Results, out: Path) -> list[Path]:
     """Every figure the records support, written under ``out``; one line per figure skipped."""
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_folder(out)
     written = []
     for name, make in FIGURES.items():
         try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import re
 import sys
 from collections.abc import Sequence
 
@@ -14,7 +16,27 @@ FORMATS = ("md", "csv", "latex", "rich")
 
 # --------------------------------------------------------------------------------------------- output
 def render(table: TableText, form: str) -> str:
-    return {"md": to_markdown, "csv": to_csv, "latex": to_latex, "rich": to_rich}[form](table)
+    """The table in ``form``, every cell, title and note escaped first (``printable``)."""
+    return {"md": to_markdown, "csv": to_csv, "latex": to_latex, "rich": to_rich}[form](escaped(table))
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character as its escape (``\\x1b``): names and notes come from record
+    files, and a terminal escape sequence in one would drive the terminal that prints the table."""
+    return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+def escaped(table: TableText) -> TableText:
+    return dataclasses.replace(
+        table,
+        title=printable(table.title),
+        headers=[printable(h) for h in table.headers],
+        rows=[[printable(c) for c in row] for row in table.rows],
+        notes=[printable(n) for n in table.notes],
+    )
 
 
 def to_markdown(table: TableText) -> str:

@@ -35,6 +35,7 @@ from adaptbench.harness.report.results import Results
 from adaptbench.harness.report.text import run_table
 
 ERROR_FILE = "error.txt"
+ELSEWHERE_FILE = "running_elsewhere.txt"  # written by a job whose lock another live process holds
 LISTED_ERRORS = 3  # failed jobs named in the summary line (all of them are in multirun.md)
 
 
@@ -45,6 +46,8 @@ class SweepJobs:
     complete: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     failed: list[tuple[dict, str]] = field(default_factory=list)  # (record or stand-in, where its error is)
+    # jobs another live process (another sweep) was running: neither this sweep's result nor its failure
+    elsewhere: list[str] = field(default_factory=list)
 
     @property
     def records(self) -> list[dict]:
@@ -57,7 +60,18 @@ class SweepJobs:
             places = [where for _, where in self.failed]
             more = f", and {len(places) - LISTED_ERRORS} more" if len(places) > LISTED_ERRORS else ""
             line += f" (errors: {', '.join(places[:LISTED_ERRORS])}{more})"
+        if self.elsewhere:
+            line += f", {len(self.elsewhere)} running elsewhere"
         return line + (f"; table: {table}" if table else "")
+
+
+def note_running_elsewhere(message: str) -> None:
+    """In a sweep's job folder: this job's lock is held by another live process (see ``collect``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ELSEWHERE_FILE).write_text(message + "\n", encoding="utf-8")
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -93,6 +107,13 @@ def job_record_path(job: Path, cfg: DictConfig) -> Path:
     return record_path(cfg, config_hash(cfg, upstream=upstream))
 
 
+def is_complete_record(path: Path) -> bool:
+    try:
+        return read_record(path).get("status") == "complete"
+    except RecordError:
+        return False
+
+
 def collect(sweep_dir: Path, started: float | None) -> SweepJobs:
     """Each job of the sweep: its record if it has one (written before ``started``: skipped), else failed."""
     jobs = SweepJobs()
@@ -105,6 +126,9 @@ def collect(sweep_dir: Path, started: float | None) -> SweepJobs:
         path = job_record_path(job, cfg)
         error_file = job / ERROR_FILE
         where = str(error_file if error_file.is_file() else job)
+        if (job / ELSEWHERE_FILE).is_file() and not is_complete_record(path):
+            jobs.elsewhere.append((job / ELSEWHERE_FILE).read_text(encoding="utf-8").strip())
+            continue
         try:
             record = dict(read_record(path))
         except RecordError:

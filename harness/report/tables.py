@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adaptbench.harness.api.errors import ConfigError, bad_choice
+from adaptbench.harness.records.store import check_out_file
 from adaptbench.harness.report.latency_table import iter_latency_records, latency_tables
 from adaptbench.harness.report.layouts import (
     AGGREGATES,
@@ -158,8 +159,10 @@ def main(argv: Sequence[str]) -> int:
     tables = tables_for(args, results)
     text = "\n\n".join(render(table, args.form) for table in tables) + "\n"
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text, encoding="utf-8")
+        try:
+            check_out_file(Path(args.out)).write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"--out {args.out}: cannot write it ({err.strerror or err})") from None
         print(args.out)
     else:
         sys.stdout.write(text)

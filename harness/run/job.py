@@ -24,16 +24,26 @@ from adaptbench.harness.api.models import arch_config, build_model, load_tokeniz
 from adaptbench.harness.api.node_keys import HARNESS_KEYS
 from adaptbench.harness.api.plugins import adapt
 from adaptbench.harness.records.schema import Record
-from adaptbench.harness.records.store import write_json_atomic
 from adaptbench.harness.run.console import close_job_log, job_log, say
 from adaptbench.harness.run.data import prepare_data
 from adaptbench.harness.run.locks import job_lock
 from adaptbench.harness.run.loggers import is_main_rank, open_logger
-from adaptbench.harness.run.outcome import in_sweep, make_record, one_line, summary, write_failure
+from adaptbench.harness.run.outcome import (
+    in_sweep,
+    keep_result,
+    make_record,
+    one_line,
+    publish,
+    recover_result,
+    reserve_result,
+    summary,
+    write_failure,
+)
 from adaptbench.harness.run.plan import (
     Built,
     Job,
     JobFailed,
+    RecordNotWritten,
     check_writable,
     job_label,
     pick_device,
@@ -74,15 +84,17 @@ def build(job: Job) -> Built:
 
 
 def execute(job: Job) -> Record:
-    """Train the job and write its record; the checkpoints go only once the record is written."""
+    """Train the job and write its record: first into space reserved before training (``keep_result``), then
+    moved to its path; the checkpoints go only once the record is there."""
     started = time.perf_counter()
+    reserved = reserve_result(job) if is_main_rank() else None
     built = build(job)
     logger = open_logger(job.cfg, job.artifacts.name, job.plan.trainer.lr, built.counts["method_params"])
     with logger:  # a failed job's W&B run is closed too, so the next job of a sweep never logs into it
         trained = train(job, built, logger)
         record = make_record(job, built, trained, time.perf_counter() - started)
-        if trained.is_main_process:
-            write_json_atomic(job.path, record)
+        if trained.is_main_process and reserved is not None:
+            publish(keep_result(reserved, record), job)
             log.info("record: %s", job.path)
             shutil.rmtree(trained.args.output_dir, ignore_errors=True)
         logger.finish(record)
@@ -121,7 +133,11 @@ def execute_logged(job: Job) -> Record:
     """``execute`` with the job's log in ``run.log``; a failure leaves a failure record (see ``run``)."""
     handler = job_log(job.artifacts / "run.log")
     try:
-        return execute(job)
+        return recover_result(job) or execute(job)
+    except RecordNotWritten as err:  # the result is kept: the next run writes the record, untrained
+        if not in_sweep():
+            raise
+        raise JobFailed(None, str(err)) from err
     except ConfigError as err:  # bad data or a setting found bad only now: still one line, exit 2 alone
         path = write_failure(job.cfg, err, job.key)
         if not in_sweep():
@@ -151,5 +167,5 @@ def describe(job: Job) -> dict:
             k: v for k, v in OmegaConf.to_container(cfg.task, resolve=True).items() if k != "name"
         },
         "record": str(job.path),
-        "done": finished_record(job) is not None,
+        "done": finished_record(job, set_aside_foreign=False) is not None,
     }

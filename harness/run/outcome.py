@@ -8,7 +8,10 @@ from adaptbench.harness.records.schema import failure_record
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
+import logging
+import os
 import resource
+import shutil
 import traceback
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,25 @@ from omegaconf import DictConfig, OmegaConf
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.records.hashing import config_hash
 from adaptbench.harness.records.provenance import provenance
-from adaptbench.harness.records.schema import RECORD_VERSION, Record, TrainStats
-from adaptbench.harness.records.store import artifacts_dir, record_path, write_json_atomic
-from adaptbench.harness.run.plan import Built, Job
+from adaptbench.harness.records.schema import RECORD_VERSION, Record, RecordError, TrainStats, is_complete
+from adaptbench.harness.records.store import (
+    artifacts_dir,
+    json_bytes,
+    read_record,
+    record_path,
+    write_json_atomic,
+)
+from adaptbench.harness.run.plan import Built, Job, RecordNotWritten
+from adaptbench.harness.run.resume import foreign_content
 from adaptbench.harness.run.training import Trained
+
+log = logging.getLogger("adaptbench")
+
+RESULT_NAME = "result.json"
+"""The finished record in the job's artifacts folder, until it is moved to the record's path."""
+
+RESERVED_BYTES = 1 << 20
+"""Space taken before training for the record (a record of hundreds of evaluations is well under it)."""
 
 
 def peak_memory(device: torch.device) -> dict[str, Any]:
@@ -113,6 +131,79 @@ def make_record(job: Job, built: Built, trained: Trained, wall_seconds: float) -
     return record
 
 
+def reserve_result(job: Job) -> Path:
+    """Take the record's space on disk before training (a file of zeros in the artifacts folder): the result
+    written into it later needs no new space, so a disk that fills up during training cannot lose it. A disk
+    already too full fails here, in one line, before the compute is spent."""
+    reserved = job.artifacts / f"{RESULT_NAME}.reserved"
+    try:
+        reserved.parent.mkdir(parents=True, exist_ok=True)
+        with reserved.open("wb") as handle:
+            handle.write(bytes(RESERVED_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as err:
+        reserved.unlink(missing_ok=True)
+        raise ConfigError(
+            f"output_root={str(job.cfg.output_root)!r}: cannot reserve {RESERVED_BYTES >> 20} MiB for the "
+            f"record in {reserved.parent} ({err.strerror or err})"
+        ) from None
+    return reserved
+
+
+def keep_result(reserved: Path, record: Record) -> Path:
+    """Write the record into its reserved space and name it ``result.json``: the first write after training,
+    over blocks already allocated (a record larger than the reservation grows the file)."""
+    data = json_bytes(record)
+    with reserved.open("r+b") as handle:
+        handle.write(data)
+        handle.truncate(len(data))
+        handle.flush()
+        os.fsync(handle.fileno())
+    kept = reserved.with_name(RESULT_NAME)
+    os.replace(reserved, kept)
+    return kept
+
+
+def publish(kept: Path, job: Job) -> None:
+    """Move the kept result to the record's path (a rename: no new space); RecordNotWritten naming the folder
+    when that fails (a directory in the way, no permission): the result stays kept for the next run."""
+    try:
+        try:
+            os.replace(kept, job.path)
+        except OSError as err:
+            if err.errno != 18:  # EXDEV: artifacts on another file system than the records; copy instead
+                raise
+            write_json_atomic(job.path, read_record(kept))
+            kept.unlink()
+    except OSError as err:
+        raise RecordNotWritten(
+            f"cannot write the record in {job.path.parent} ({err.strerror or err}); the result is kept in "
+            f"{kept.parent}: run the same config again to write the record without training"
+        ) from None
+
+
+def recover_result(job: Job) -> Record | None:
+    """The record a finished run kept but could not publish (see ``publish``), now written to its path; None
+    when there is none (or it is not this job's, or unreadable: removed with one line)."""
+    kept = job.artifacts / RESULT_NAME
+    if not job.cfg.get("resume", True) or not kept.is_file():
+        return None
+    try:
+        record = read_record(kept)
+        why = foreign_content(record, job) or (None if is_complete(record) else "not a finished result")
+    except RecordError as err:
+        why = str(err)
+    if why is not None:
+        log.warning("%s: %s; removed", kept, why)
+        kept.unlink(missing_ok=True)
+        return None
+    publish(kept, job)
+    log.warning("%s: record written from the result its run kept in %s (not trained again)", job.path, kept)
+    shutil.rmtree(job.artifacts / "checkpoints", ignore_errors=True)
+    return record
+
+
 def in_sweep() -> bool:
     """Whether this job is one of a Hydra multirun (where one bad job must not stop the others)."""
     from hydra.core.hydra_config import HydraConfig
@@ -136,6 +227,14 @@ def write_failure(cfg: DictConfig, err: BaseException, key: str | None = None) -
         path = record_path(cfg, key)
     except Exception:  # noqa: BLE001 -- a config too broken to place a record: the error is still raised
         return None
+    try:
+        return write_failure_record(cfg, err, key, path)
+    except OSError as failed:  # a full disk, a read-only folder: the job's own error is what the user sees
+        log.warning("could not write the failure record %s (%s)", path, failed.strerror or failed)
+        return None
+
+
+def write_failure_record(cfg: DictConfig, err: BaseException, key: str, path: Path) -> Path:
     trace = artifacts_dir(path) / "traceback.txt"
     trace.parent.mkdir(parents=True, exist_ok=True)
     trace.write_text("".join(traceback.format_exception(err)), encoding="utf-8")

@@ -36,6 +36,11 @@ class JobFailed(RuntimeError):
         self.message = message
 
 
+class RecordNotWritten(ConfigError):
+    """A finished run whose record could not be put at its path; its result is kept in the artifacts folder and
+    the next run of the same config writes the record from it (no failure record: it would hide nothing new)."""
+
+
 class Diverged(RuntimeError):
     """The training loss stopped being finite at ``step``."""
 

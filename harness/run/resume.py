@@ -9,8 +9,8 @@ import zipfile
 from pathlib import Path
 
 from adaptbench.harness.records.files import safetensors_problem
-from adaptbench.harness.records.schema import Record, RecordError, is_complete
-from adaptbench.harness.records.store import read_record
+from adaptbench.harness.records.schema import RECORD_VERSION, Record, RecordError, is_complete
+from adaptbench.harness.records.store import STALE_SUFFIX, read_record
 from adaptbench.harness.run.console import say
 from adaptbench.harness.run.plan import Job, job_label
 
@@ -19,15 +19,37 @@ log = logging.getLogger("adaptbench")
 CHECKPOINTS_KEPT = 2  # the newest may be cut short by a kill during its save: the one before it is whole
 
 
-def finished_record(job: Job) -> Record | None:
-    """The job's record if it holds a finished result; None for no record, a failed attempt (retried) or an
-    unreadable file (treated as missing, with one warning line naming it)."""
+def foreign_content(record: Record, job: Job) -> str | None:
+    """Why a record at the job's path is not this job's result (another config's hash, another schema's
+    version), or None: the path holds only 12 characters of the hash, and a file can be copied or edited."""
+    if record.get("config_hash") != job.key:
+        return f"its config_hash {str(record.get('config_hash'))[:12]}... is not this job's {job.key[:12]}..."
+    if record.get("record_version") != RECORD_VERSION:
+        return f"its record_version {record.get('record_version')!r} is not {RECORD_VERSION}"
+    return None
+
+
+def set_aside(job: Job, why: str) -> None:
+    """Move a record that is not the job's to ``<name>.stale.json`` (kept, never read as a result), one line."""
+    stale = job.path.with_name(job.path.stem + STALE_SUFFIX)
+    job.path.replace(stale)
+    log.warning("%s: %s; moved aside to %s, running the job", job.path, why, stale)
+
+
+def finished_record(job: Job, set_aside_foreign: bool = True) -> Record | None:
+    """The job's record if it holds the job's finished result; None for no record, a failed attempt (retried),
+    an unreadable file (treated as missing, with one warning line naming it) or another config's record (moved
+    aside, see ``set_aside``; left in place with ``set_aside_foreign=False``, as a dry run does)."""
     if not job.path.exists():
         return None
     try:
         record = read_record(job.path)
     except RecordError as err:
         log.warning("%s; running the job again", err)
+        return None
+    if (why := foreign_content(record, job)) is not None:
+        if set_aside_foreign:
+            set_aside(job, why)
         return None
     return record if is_complete(record) else None
 
@@ -55,6 +77,23 @@ def checkpoint_problem(folder: Path) -> str | None:
                 pass
         except (OSError, zipfile.BadZipFile):
             return f"{path.name}: truncated or not a torch file"
+        if problem := torch_load_problem(path):
+            return f"{path.name}: {problem}"
+    return None
+
+
+def torch_load_problem(path: Path) -> str | None:
+    """Why the Trainer's ``torch.load(weights_only=True)`` of a checkpoint file would fail (objects it may not
+    unpickle, a corrupt member), or None. Memory-mapped: the tensors are not read."""
+    import torch
+    from transformers.trainer_pt_utils import safe_globals
+
+    try:
+        with safe_globals():  # what the Trainer allows when it loads rng_state.pth
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 -- any failure to load is a reason to pass the checkpoint over
+        first = (str(err).strip().splitlines() or [""])[0][:160]
+        return f"does not load weights-only ({type(err).__name__}: {first})"
     return None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,20 +51,30 @@ class EvalTracker(TrainerCallback):
         self.segment_evals = 0
         self.last_step = -1
 
-    def restore(self, up_to_step: int) -> None:
+    def restore(self, up_to_step: int) -> str | None:
         """Take back the evaluations made up to a checkpoint's step (a resumed run continues after them), and
-        the training time spent reaching it."""
+        the training time spent reaching it. Why not, when the evaluations file cannot be read (truncated,
+        edited): the checkpoint's history is lost with it, so the run must not resume from it."""
         if self.state_file.is_file():
-            saved = json.loads(self.state_file.read_text(encoding="utf-8"))
-            self.history = [entry for entry in saved["history"] if entry["step"] <= up_to_step]
-            kept = [entry for entry in self.history if entry == saved["best"]]
+            try:
+                saved = json.loads(self.state_file.read_text(encoding="utf-8"))
+                history = [entry for entry in saved["history"] if entry["step"] <= up_to_step]
+                seconds_at = {
+                    step: float(s)
+                    for step, s in saved.get("train_seconds_at", {}).items()
+                    if int(step) <= up_to_step
+                }
+                segments = int(saved.get("segments", 1)) + 1
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+                return f"unreadable ({type(err).__name__}: {err})"
+            self.history = history
+            kept = [entry for entry in history if entry == saved.get("best")]
             self.best = kept[0] if kept else None
-            self.train_seconds_at = {
-                step: s for step, s in saved.get("train_seconds_at", {}).items() if int(step) <= up_to_step
-            }
-            self.earlier_seconds = self.train_seconds_at.get(str(up_to_step), 0.0)
-            self.segments = saved.get("segments", 1) + 1
+            self.train_seconds_at = seconds_at
+            self.earlier_seconds = seconds_at.get(str(up_to_step), 0.0)
+            self.segments = segments
         self.last_step = up_to_step
+        return None
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: Any, **kwargs: Any
@@ -269,8 +280,11 @@ def train(job: Job, built: Built, logger: Any) -> Trained:
     trainer = make_trainer(job, built, tracker, ctx)
     args = trainer.args
     last = resume_point(job, Path(args.output_dir))
-    if last is not None:
-        tracker.restore(TrainerState.load_from_json(str(Path(last) / "trainer_state.json")).global_step)
+    step = TrainerState.load_from_json(f"{last}/trainer_state.json").global_step if last else 0
+    if last is not None and (problem := tracker.restore(step)) is not None:
+        log.warning("%s: %s; passed over with its checkpoints, starting afresh", tracker.state_file, problem)
+        shutil.rmtree(args.output_dir, ignore_errors=True)
+        last = None
     diverged_at = None
     try:
         output = trainer.train(resume_from_checkpoint=last)
