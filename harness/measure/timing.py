@@ -198,13 +198,11 @@ def latency_names(cfg: DictConfig) -> tuple[str, str]:
     return check_path_name("method.name", cfg.method.name), check_path_name("model.name", cfg.model.name)
 
 
-def measure(cfg: DictConfig) -> LatencyRecord:
-    """Measure one point (method x model x batch x seq), write its record and return it.
-
-    ``config_hash`` covers the result-changing config plus the device and thread count: the same point measured
-    on other hardware is another record."""
-    settings: LatencySettings = typed_config(LatencySettings, cfg.latency, "latency")
-    latency_names(cfg)  # before anything is built
+def latency_method(
+    cfg: DictConfig, settings: LatencySettings
+) -> tuple[str, PretrainedConfig, Layout, DictConfig, Method]:
+    """(model kind, architecture, layout, method node, method) of a point, the method at the width its |Θ|
+    budget chose (if any), validated against the model."""
     kind = model_kind(cfg.model)
     arch = arch_config(cfg.model, kind)
     layout = Layout.from_config(cfg.model.layout)
@@ -212,6 +210,18 @@ def measure(cfg: DictConfig) -> LatencyRecord:
     method_node = cfg.method if budget is None else method_for_budget(cfg.method, budget, arch, layout)
     method = load_method(method_node)
     method.validate(arch, layout)
+    return kind, arch, layout, method_node, method
+
+
+def measure(cfg: DictConfig) -> LatencyRecord:
+    """Measure one point (method x model x batch x seq), write its record and return it.
+
+    ``config_hash`` covers the result-changing config plus the device and thread count: the same point measured
+    on other hardware is another record."""
+    settings: LatencySettings = typed_config(LatencySettings, cfg.latency, "latency")
+    latency_names(cfg)  # before anything is built
+    kind, arch, layout, method_node, method = latency_method(cfg, settings)
+    budget = settings.budget_params
     device = pick_device(cfg.device)
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
