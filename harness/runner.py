@@ -16,7 +16,7 @@ import time
 import traceback
 import zipfile
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -244,6 +244,16 @@ class HarnessTrainer(Trainer):
         return loss
 
 
+def checkpointing_argument(enabled: bool) -> dict[str, bool]:
+    """``trainer.gradient_checkpointing`` as TrainingArguments takes it: ``activation_checkpointing`` where
+    transformers has that name (``gradient_checkpointing`` is its deprecated alias there, and warns), else
+    ``gradient_checkpointing``. Either way the Trainer checkpoints with ``use_reentrant=False`` and calls
+    ``enable_input_require_grads``, so gradients reach a method's modules inside frozen layers."""
+    names = {f.name for f in fields(TrainingArguments)}
+    name = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {name: enabled}
+
+
 def training_arguments(
     trainer: TrainerConfig, out_dir: Path, seed: int, device: torch.device
 ) -> TrainingArguments:
@@ -267,6 +277,7 @@ def training_arguments(
         optim="adamw_torch",
         fp16=trainer.precision == "fp16",
         bf16=trainer.precision == "bf16",
+        **checkpointing_argument(trainer.gradient_checkpointing),
         eval_strategy="no",
         # checkpoints follow the evaluation cadence, so a resumed run's evaluation history matches its weights
         save_strategy=("epoch" if trainer.eval_every == "epoch" else "steps") if trainer.checkpoint else "no",
