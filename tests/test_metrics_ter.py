@@ -20,7 +20,10 @@ from adaptbench.tasks.metrics.nlg import (
 from adaptbench.tasks.metrics.ter import LevenshteinToReference, block_matches, ter
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-DEV = {"webnlg": DATA / "webnlg_challenge_2017" / "dev.json", "dart": DATA / "dart" / "dart-v1.1.1-full-dev.json"}
+DEV = {
+    "webnlg": DATA / "webnlg_challenge_2017" / "dev.json",
+    "dart": DATA / "dart" / "dart-v1.1.1-full-dev.json",
+}
 SAMPLE = 300
 
 
