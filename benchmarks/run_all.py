@@ -29,6 +29,7 @@ BENCHMARKS = (
     "startup",
     "params_speed",
     "eval_throughput",
+    "score_speed",
 )
 TIMEOUT_S = 1200
 

@@ -26,8 +26,10 @@ from adaptbench.tasks.metrics.mteval import NIST_BETA, corpus_bleu_e2e, corpus_n
 from adaptbench.tasks.metrics.nlg import (
     generation_eval_tokenize,
     lora_decode_postprocess,
+    lora_reference_columns,
     score_e2e,
     ter_min_over_refs,
+    tokenized_once,
 )
 from conftest import run_cli
 
@@ -449,3 +451,21 @@ def test_meteor_process_is_closed() -> None:
     assert proc2.poll() is not None
     with pytest.raises(RuntimeError, match="closed"):
         scorer2.score([["a"]], ["a"])
+
+
+@needs_java
+def test_meteor_pipelined_and_without_repeated_references_is_unchanged(meteor: MeteorScorer) -> None:
+    """The score path's two METEOR shortcuts change no digit: pipelined lines give pycocoevalcap's own
+    ``compute_score``, and dropping LoRA's padded copies of the first reference gives the padded score."""
+    groups = first_sources("dart", DART_DEV, OFFICIAL_SOURCES)
+    columns = lora_reference_columns([refs for _, refs in groups])
+    processed = [[lora_decode_postprocess(r) for r in group] for group in columns]
+    outs = [lora_decode_postprocess(degraded(refs[0])) for _, refs in groups]
+    deduped, tok_outs = tokenized_once(processed, outs)
+    padded = [[generation_eval_tokenize(r) for r in group] for group in processed]
+    assert sum(map(len, deduped)) < sum(map(len, padded)) == 6 * OFFICIAL_SOURCES
+    gts = {i: group for i, group in enumerate(padded)}
+    res = {i: [hyp] for i, hyp in enumerate(tok_outs)}
+    original, _ = meteor._meteor.compute_score(gts, res)
+    assert meteor.score(padded, tok_outs) == original
+    assert meteor.score(deduped, tok_outs) == original

@@ -1,6 +1,6 @@
 """PEFT's tuners through the common runner (``methods/peft_tuner.py``): the same function as the built-in LoRA and
 as PEFT's own ``PeftModel`` given the same tensors, |Θ| equal to PEFT's own count less the head, every listed
-tuner trained through ``harness.runner.run``, AdaLoRA's rank schedule called each step, one-line errors before
+tuner trained through ``harness.run.job.run``, AdaLoRA's rank schedule called each step, one-line errors before
 anything is built, and a CLI sweep beside the built-in LoRA in one table."""
 
 from __future__ import annotations

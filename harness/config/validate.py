@@ -44,6 +44,7 @@ RUNNER_TRAINING_ARGS = frozenset(
         "bf16", "eval_strategy", "save_strategy", "save_steps", "save_total_limit", "save_only_model",
         "logging_strategy", "logging_steps", "report_to", "seed", "data_seed", "use_cpu", "disable_tqdm",
         "max_steps", "num_train_epochs", "warmup_steps", "logging_nan_inf_filter",
+        "gradient_checkpointing", "activation_checkpointing",
     }
 )  # fmt: skip
 
@@ -69,6 +70,8 @@ class TrainerConfig:
     max_eval_samples: Any = None
     save_trainable: bool = True
     checkpoint: bool = False
+    # transformers' gradient (activation) checkpointing: recompute activations in the backward pass
+    gradient_checkpointing: bool = False
     extra_args: dict = field(default_factory=dict)
 
 

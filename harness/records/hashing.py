@@ -30,6 +30,10 @@ def result_config(cfg: DictConfig | Mapping) -> dict:
     for section, dropped in (("trainer", NON_RESULT_TRAINER_KEYS), ("method", LABEL_KEYS)):
         if isinstance(plain.get(section), dict):
             plain[section] = {k: v for k, v in plain[section].items() if k not in dropped}
+    trainer = plain.get("trainer")
+    if isinstance(trainer, dict) and trainer.get("gradient_checkpointing") is False:
+        # added after records existed: hashed only when on, so every earlier record keeps its hash
+        del trainer["gradient_checkpointing"]
     model = plain.get("model")
     if isinstance(model, dict) and isinstance(model.get("layout"), dict):
         layout = {k: v for k, v in model["layout"].items() if k not in ARCHITECTURE_FACT_KEYS}

@@ -8,7 +8,7 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,16 @@ class HarnessTrainer(Trainer):
         return loss
 
 
+def checkpointing_argument(enabled: bool) -> dict[str, bool]:
+    """``trainer.gradient_checkpointing`` as TrainingArguments takes it: ``activation_checkpointing`` where
+    transformers has that name (``gradient_checkpointing`` is its deprecated alias there, and warns), else
+    ``gradient_checkpointing``. Either way the Trainer checkpoints with ``use_reentrant=False`` and calls
+    ``enable_input_require_grads``, so gradients reach a method's modules inside frozen layers."""
+    names = {f.name for f in fields(TrainingArguments)}
+    name = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {name: enabled}
+
+
 def training_arguments(
     trainer: TrainerConfig, out_dir: Path, seed: int, device: torch.device
 ) -> TrainingArguments:
@@ -205,6 +215,7 @@ def training_arguments(
         optim="adamw_torch",
         fp16=trainer.precision == "fp16",
         bf16=trainer.precision == "bf16",
+        **checkpointing_argument(trainer.gradient_checkpointing),
         eval_strategy="no",
         # checkpoints follow the evaluation cadence, so a resumed run's evaluation history matches its weights
         save_strategy=("epoch" if trainer.eval_every == "epoch" else "steps") if trainer.checkpoint else "no",

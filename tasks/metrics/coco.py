@@ -132,11 +132,40 @@ class MeteorScorer:
         if not gts:
             raise ValueError("empty corpus")
         try:
-            score, _ = self._meteor.compute_score(gts, res)
+            score = self._compute_score(gts, res)
         except (ValueError, OSError) as err:  # the jar died: it answers b'' and float() fails
             stderr = self._kill()
             raise RuntimeError(f"METEOR (java) failed: {err}; stderr: {stderr[-2000:]}") from err
         return float(score)
+
+    def _compute_score(self, gts: dict[int, list[str]], res: dict[int, list[str]]) -> float:
+        """``Meteor.compute_score`` of pycocoevalcap, pipelined: its SCORE lines (the same text, in the same
+        order) are written by a second thread while this one reads each line's statistics, so the jar never
+        waits for the next line, then the one EVAL line aggregates them as there."""
+        assert self._meteor is not None
+        meteor, proc = self._meteor, self._meteor.meteor_p
+        lines = [
+            " ||| ".join(("SCORE", " ||| ".join(gts[i]), res[i][0].replace("|||", "").replace("  ", " ")))
+            for i in gts
+        ]
+
+        def send() -> None:
+            try:
+                proc.stdin.write("".join(f"{line}\n" for line in lines).encode())
+                proc.stdin.flush()
+            except OSError:  # the jar died; the reader sees its closed output
+                pass
+
+        with meteor.lock:
+            writer = threading.Thread(target=send, daemon=True)
+            writer.start()
+            stats = [proc.stdout.readline().decode().strip() for _ in lines]
+            writer.join()
+            proc.stdin.write(("EVAL" + "".join(f" ||| {stat}" for stat in stats) + "\n").encode())
+            proc.stdin.flush()
+            for _ in lines:
+                float(proc.stdout.readline().strip())  # per-segment scores: read, as the original does
+            return float(proc.stdout.readline().strip())
 
     def _kill(self) -> str:
         meteor = getattr(self, "_meteor", None)  # absent when __init__ failed (no java)

@@ -10,16 +10,18 @@ WebNLG / DART: the WebNLG challenge's ``GenerationEval/eval.py -nr 6 -m bleu,met
 repository runs it, after its ``gpt2_decode.py --tokenize --lower``. See :func:`score_webnlg_dart`.
 
 ``refs[i]`` are all references of the i-th unique input (MR / triple set), ``hyps[i]`` the one output for it.
-The metric libraries (sacrebleu, pycocoevalcap, nltk, pyter) are imported when a score is computed.
+The metric libraries (sacrebleu, pycocoevalcap, nltk) are imported when a score is computed; TER is pyter3's
+algorithm in :mod:`adaptbench.tasks.metrics.ter`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from adaptbench.harness.api import ConfigError
-from adaptbench.tasks.metrics.coco import MeteorScorer, coco_scores, meteor_score
+from adaptbench.tasks.metrics.coco import MeteorScorer, coco_scores
 from adaptbench.tasks.metrics.mteval import corpus_bleu_e2e, corpus_nist, ref_streams
 
 WEBNLG_DART_MAX_REFS = 6
@@ -77,20 +79,32 @@ def generation_eval_tokenize(text: str) -> str:
 
 def ter_min_over_refs(hyp: str, refs: Sequence[str]) -> float:
     """GenerationEval's segment TER: the lowest ``pyter.ter`` over the references, on whitespace tokens; an
-    empty reference (or one pyter fails on) counts 1.0. pyter's TER can exceed 1 (a long output)."""
-    import pyter
+    empty reference (or one pyter fails on) counts 1.0. pyter's TER can exceed 1 (a long output).
+
+    The TER is :func:`adaptbench.tasks.metrics.ter.ter` (pyter3's algorithm, exact, many times faster). A
+    repeated reference (LoRA pads every source to 6 with copies of the first) is scored once, and a reference
+    whose length alone bounds its TER at or above the best so far is skipped: shifts keep the hypothesis'
+    length, so at least ``|len(hyp) - len(ref)|`` edits remain, and the minimum is unchanged.
+    """
+    from adaptbench.tasks.metrics.ter import ter
 
     hyp_words = hyp.split()
+    candidates = []
     best = float("inf")
-    for ref in refs:
+    for ref in dict.fromkeys(refs):
         ref_words = ref.split()
-        if ref_words == hyp_words and ref_words:
-            return 0.0  # what pyter returns, without its shift search (tens of ms for a long sentence)
-        try:
-            ter = pyter.ter(hyp_words, ref_words) if ref else 1.0
-        except ZeroDivisionError:  # a whitespace-only reference: GenerationEval's bare except gives 1
-            ter = 1.0
-        best = min(best, ter)
+        if (
+            not ref_words
+        ):  # empty or whitespace-only: pyter divides by zero, GenerationEval's bare except gives 1
+            best = min(best, 1.0)
+        elif ref_words == hyp_words:
+            return 0.0  # what pyter returns, without its shift search
+        else:
+            candidates.append((abs(len(hyp_words) - len(ref_words)) / len(ref_words), ref_words))
+    for bound, ref_words in sorted(candidates, key=lambda c: c[0]):
+        if bound >= best:
+            break
+        best = min(best, ter(hyp_words, ref_words))
     return best
 
 
@@ -116,20 +130,43 @@ def score_webnlg_dart(
     * METEOR: METEOR 1.5 ``-l en -norm``, corpus level, on :func:`generation_eval_tokenize` d text;
     * TER: on the same tokens, per source the lowest ``pyter.ter`` against any reference
       (:func:`ter_min_over_refs`), averaged over sources -- not sacrebleu's corpus TER, which pools edits.
-      pyter's shift search is pure Python: about 2-10 ms per source.
+      pyter3's shift search, with a faster exact distance (:mod:`adaptbench.tasks.metrics.ter`).
     """
     from sacrebleu.metrics import BLEU
 
     check_counts(refs, hyps)
+    if meteor is None:
+        with MeteorScorer() as own:  # the jar loads its tables (seconds) while the text is processed here
+            return score_webnlg_dart(refs, hyps, meteor=own)
     groups = [[lora_decode_postprocess(r) for r in group] for group in lora_reference_columns(refs)]
     outs = [lora_decode_postprocess(h) for h in hyps]
-    bleu = BLEU(tokenize="13a", lowercase=False, smooth_method="none", force=True)
-    bleu_score = bleu.corpus_score(outs, ref_streams(groups)).score
-    tok_groups = [[generation_eval_tokenize(r) for r in group] for group in groups]
-    tok_outs = [generation_eval_tokenize(h) for h in outs]
-    ter = sum(ter_min_over_refs(h, group) for h, group in zip(tok_outs, tok_groups, strict=True)) / len(outs)
-    return {
-        "BLEU": float(bleu_score),
-        "METEOR": float(meteor_score(tok_groups, tok_outs, meteor)),
-        "TER": float(ter),
-    }
+    tok_groups, tok_outs = tokenized_once(groups, outs)
+    # METEOR's java process aligns while this thread computes BLEU and TER
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        meteor_value = pool.submit(meteor.score, tok_groups, tok_outs)
+        bleu = BLEU(tokenize="13a", lowercase=False, smooth_method="none", force=True)
+        # each distinct reference once: BLEU clips by the most frequent count over the references and takes the
+        # closest length, neither of which a copy changes
+        bleu_score = bleu.corpus_score(outs, ref_streams([list(dict.fromkeys(g)) for g in groups])).score
+        pairs = zip(tok_outs, tok_groups, strict=True)
+        ter = sum(ter_min_over_refs(h, group) for h, group in pairs) / len(outs)
+        return {"BLEU": float(bleu_score), "METEOR": float(meteor_value.result()), "TER": float(ter)}
+
+
+def tokenized_once(groups: Sequence[Sequence[str]], outs: Sequence[str]) -> tuple[list[list[str]], list[str]]:
+    """:func:`generation_eval_tokenize` d references and hypotheses, each distinct text tokenised once (LoRA's
+    padding repeats the first reference up to 6 times), and each source's repeated references dropped.
+
+    Dropping repeats changes neither metric: TER is a minimum over the references, and METEOR 1.5 scores a
+    hypothesis by its best reference, keeping the first of equal scores (``MeteorScorer.getMeteorStats``
+    replaces the best only on a strictly higher score), so a later copy of a reference is never chosen.
+    """
+    cache: dict[str, str] = {}
+
+    def tokenize(text: str) -> str:
+        if text not in cache:
+            cache[text] = generation_eval_tokenize(text)
+        return cache[text]
+
+    tok_groups = [list(dict.fromkeys(tokenize(r) for r in group)) for group in groups]
+    return tok_groups, [tokenize(h) for h in outs]
