@@ -59,7 +59,7 @@ def lap(name):
     global t0
     now = time.perf_counter(); marks[name] = marks.get(name, 0.0) + now - t0; t0 = now
 from adaptbench.harness.run import job as runner
-from adaptbench.harness.config.validate.tree import compose_run_config
+from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.run.loggers import open_logger
 lap("imports")
 def timed(name, fn):
