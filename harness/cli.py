@@ -160,10 +160,23 @@ def strip_run_from_completion_line() -> None:
     os.environ["COMP_LINE"], os.environ["COMP_POINT"] = stripped, str(point - (len(line) - len(stripped)))
 
 
+PARAMS_HELP = """usage: adaptbench params [OVERRIDES ...]
+
+Count a method's trainable parameters on a model built on the meta device (no weights, no training): |Θ| measured
+and by the paper's formula, the task head, the total. OVERRIDES as for `adaptbench run`; swept values
+(method=lora,bitfit model=roberta-base,gpt2-medium) give one JSON line per combination.
+
+  adaptbench params model=roberta-base method=lora method.r=8
+  adaptbench params model=gpt3-175b method=lora,adapter_h"""
+
+
 def cmd_params(argv: Sequence[str]) -> int:
     """One JSON object of counts; with swept values (``method=lora,bitfit model=a,b``: Hydra's sweep syntax,
     expanded by its basic sweeper) one JSON line per combination, all counted in this one process (the imports
     that dominate a count are paid once). Every combination is composed, and so checked, before any is built."""
+    if "--help" in argv or "-h" in argv:
+        print(PARAMS_HELP)
+        return 0
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     from adaptbench.harness.api.accounting import count_params

@@ -70,6 +70,13 @@ def _delimited_rows(path: Path, text: str) -> list[Row]:
     tsv = path.suffix.lower() == ".tsv"
     options = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if tsv else {}
     reader = csv.reader(io.StringIO(text, newline=""), **options)  # lines end at \n or \r only
+    try:
+        return _rows_of(reader, path)
+    except csv.Error as err:  # a field over csv's size limit, a NUL byte, ...: bad data at the reader's line
+        raise bad_data(path, reader.line_num, f"not valid {'TSV' if tsv else 'CSV'} ({err})") from None
+
+
+def _rows_of(reader: Any, path: Path) -> list[Row]:
     header = next(reader, None)
     if not header:
         raise bad_data(path, None, "empty file: expected a header row and data rows")

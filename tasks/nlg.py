@@ -84,6 +84,13 @@ def read_e2e_pairs(path: Path) -> list[tuple[str, str]]:
     if path.suffix.lower() != ".csv":
         return read_source_text_lines(path)
     reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    try:
+        return _e2e_rows(reader, path)
+    except csv.Error as err:  # a field over csv's size limit, a NUL byte, ...
+        raise bad_data(path, reader.line_num, f"not valid CSV ({err})") from None
+
+
+def _e2e_rows(reader: Any, path: Path) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for row in reader:
         if not row or (reader.line_num == 1 and [c.strip().lower() for c in row] == ["mr", "ref"]):
