@@ -12,13 +12,15 @@ import torch
 from _methods_util import METHOD_CASES, TINY, compose_cfg
 from torch import nn
 
-from adaptbench.harness import latency_measure, runner
 from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.loading import load_method
 from adaptbench.harness.api.models import build_model
 from adaptbench.harness.api.plugins import adapt
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.config.validate import validate_trainer
+from adaptbench.harness.measure import timing as latency_measure
+from adaptbench.harness.run import job as runner
+from adaptbench.harness.run.training import training_arguments
 
 KIND = {"tiny-gpt2": "generation"}
 
@@ -100,7 +102,7 @@ def test_precision_maps_to_the_trainers_mixed_precision(precision: str, tmp_path
     # the device only decides use_cpu; fp16 is checked as the arguments a GPU run gets
     device = torch.device("cuda" if precision == "fp16" else "cpu")
     try:
-        args = runner.training_arguments(trainer, tmp_path, 0, device)
+        args = training_arguments(trainer, tmp_path, 0, device)
     except (ValueError, RuntimeError) as err:  # transformers refusing fp16 without a GPU
         pytest.skip(f"TrainingArguments(fp16=True) needs a GPU here: {err}")
     assert (args.fp16, args.bf16) == (precision == "fp16", precision == "bf16")
