@@ -104,6 +104,73 @@ class RecordError(ConfigError):
     """A file under a records folder that is not a readable adaptbench record."""
 
 
+STATUSES = ("complete", "failed", "diverged")
+_NUMBER = (int, float)
+
+
+def _is(value: Any, kinds: type | tuple[type, ...], optional: bool = False) -> bool:
+    if value is None:
+        return optional
+    return isinstance(value, kinds) and not (isinstance(value, bool) and bool not in _tuple(kinds))
+
+
+def _tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+def _evaluation_problem(value: Any, key: str) -> str | None:
+    if not isinstance(value, dict):
+        return f"{key} is {type(value).__name__}, not an object"
+    metrics = value.get("metrics")
+    if not isinstance(metrics, dict):
+        return f"{key}.metrics is {type(metrics).__name__}, not an object"
+    bad = [k for k, v in metrics.items() if not _is(v, (*_NUMBER, bool), optional=True)]  # bool: a flag
+    return f"{key}.metrics.{bad[0]} is {type(metrics[bad[0]]).__name__}, not a number" if bad else None
+
+
+# required key -> its type (what every reader may rely on)
+REQUIRED_TYPES: dict[str, type | tuple[type, ...]] = {
+    "record_version": int,
+    "config_hash": str,
+    "run_name": str,
+    "method": str,
+    "model": str,
+    "task": str,
+    "seed": int,
+    "config": dict,
+}
+# optional key -> its type when present (None allowed)
+OPTIONAL_TYPES: dict[str, type | tuple[type, ...]] = {
+    "metric_for_best": str,
+    "history": list,
+    "params": dict,
+    "train": dict,
+    "lr": _NUMBER,
+    "wall_seconds": _NUMBER,
+    "peak_memory_bytes": _NUMBER,
+    "greater_is_better": bool,
+    "error": str,
+}
+
+
+def schema_problem(data: Mapping[str, Any]) -> str | None:
+    """What makes ``data`` (a JSON object with every required key) not a record of this schema, or None: the
+    types of the fields readers use, so that a hostile or foreign file is skipped by name, not a traceback later."""
+    if data["status"] not in STATUSES:
+        return f"status={data['status']!r} is not one of {', '.join(STATUSES)}"
+    for key, kind in REQUIRED_TYPES.items():
+        if not _is(data[key], kind):
+            return f"{key} is {type(data[key]).__name__} ({data[key]!r:.40}), not {_tuple(kind)[0].__name__}"
+    for key, kind in OPTIONAL_TYPES.items():
+        if key in data and not _is(data[key], kind, optional=True):
+            return f"{key} is {type(data[key]).__name__}, not {_tuple(kind)[0].__name__}"
+    if data.get("best") is not None and (problem := _evaluation_problem(data["best"], "best")):
+        return problem
+    counts = data.get("params") or {}
+    bad = [k for k, v in counts.items() if not _is(v, _NUMBER, optional=True)]
+    return f"params.{bad[0]} is {type(counts[bad[0]]).__name__}, not a number" if bad else None
+
+
 def finite(value: Any) -> Any:
     """``value`` with every non-finite float (NaN, ±inf) replaced by None: records are strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):

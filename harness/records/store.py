@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from adaptbench.harness.api.errors import ConfigError
-from adaptbench.harness.records.schema import REQUIRED_KEYS, Record, RecordError, finite
+from adaptbench.harness.records.schema import REQUIRED_KEYS, Record, RecordError, finite, schema_problem
 
 log = logging.getLogger("adaptbench")
 
@@ -140,13 +140,25 @@ def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
 def read_record(path: str | Path) -> Record:
     """A record file, checked to be one (RecordError naming the file otherwise)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RecordError(f"{path}: not a readable record ({type(err).__name__}: {err})") from None
+        # records are strict JSON (written with allow_nan=False): NaN or Infinity marks a foreign file
+        data = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (
+        OSError,
+        UnicodeDecodeError,
+        ValueError,
+        RecursionError,
+    ) as err:  # ValueError: JSONDecodeError too
+        raise RecordError(f"{path}: not a readable record ({type(err).__name__}: {str(err)[:200]})") from None
     if not isinstance(data, dict) or not REQUIRED_KEYS <= data.keys():
         missing = sorted(REQUIRED_KEYS - data.keys()) if isinstance(data, dict) else ["(not a JSON object)"]
         raise RecordError(f"{path}: not an adaptbench record (missing {', '.join(missing)})")
+    if problem := schema_problem(data):
+        raise RecordError(f"{path}: not an adaptbench record ({problem})")
     return data  # type: ignore[return-value]
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not strict JSON")
 
 
 def iter_records(root: str | Path) -> Iterator[Record]:
