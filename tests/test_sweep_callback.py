@@ -77,3 +77,20 @@ def test_two_job_multirun_writes_multirun_md(tmp_path):
     table = (multirun_yaml.parent / "multirun.md").read_text()
     assert "| tiny-bert | LoRA | 2,048 |" in table and "| tiny-bert | BitFit |" in table
     assert table.count(" n=1 |") == 2
+
+
+def test_the_summary_line_survives_a_table_that_cannot_be_written(tmp_path, capsys):
+    """multirun.md that cannot be written (a folder in its place) costs the table, never the summary line."""
+    from adaptbench.harness.report.sweep import SweepSummary
+
+    sweep = tmp_path / "multirun" / "day" / "time"
+    cfg = job_config(tmp_path, "lora")
+    write_run(cfg, 0.7)
+    save_job(sweep, 0, cfg)
+    (sweep / "multirun.md").mkdir()
+    callback = SweepSummary()
+    callback.sweep_dir, callback.started = sweep, time.time() - 60
+    callback.finish()
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "sweep: 1 complete, 0 skipped (already done), 0 failed"
+    assert "sweep table not written: IsADirectoryError" in captured.err

@@ -17,6 +17,7 @@ batch has run), so the summary is also registered with ``atexit``: a failed swee
 from __future__ import annotations
 
 import atexit
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -197,4 +198,9 @@ class SweepSummary(Callback):
         _failed_in_last_sweep = len(jobs.failed)
         if not jobs.records:
             return
-        print(jobs.summary(write_table(self.sweep_dir, jobs)), flush=True)
+        try:
+            table = write_table(self.sweep_dir, jobs)
+        except Exception as err:  # noqa: BLE001 -- the summary line must never be lost to the table
+            print(f"adaptbench: sweep table not written: {type(err).__name__}: {err}", file=sys.stderr)
+            table = None
+        print(jobs.summary(table), flush=True)
