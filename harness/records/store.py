@@ -25,11 +25,17 @@ STALE_SUFFIX = ".stale.json"
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 """What a method, model or task name may look like: it becomes a folder or file name under ``output_root``."""
+MAX_NAME = 100  # file systems take 255 bytes a name; a record's is ``<method>-s<seed>-<hash12>.stale.json``
 
 
 def check_path_name(key: str, value: object) -> str:
     """``value`` if it is safe as one path component (no ``/``, no ``..``, no leading dot), else ConfigError."""
     name = str(value)
+    if len(name) > MAX_NAME:
+        raise ConfigError(
+            f"{key}={name[:40]!r}... is not valid: {len(name)} characters; a name of the results' folders and "
+            f"files has at most {MAX_NAME}"
+        )
     if not SAFE_NAME.fullmatch(name):
         raise ConfigError(
             f"{key}={name!r} is not valid: it names a folder of the results; use letters, digits and . _ + - "

@@ -29,6 +29,7 @@ from adaptbench.harness.run.data import prepare_data
 from adaptbench.harness.run.locks import job_lock
 from adaptbench.harness.run.loggers import is_main_rank, open_logger
 from adaptbench.harness.run.outcome import (
+    check_free_space,
     in_sweep,
     keep_result,
     make_record,
@@ -89,6 +90,8 @@ def execute(job: Job) -> Record:
     started = time.perf_counter()
     reserved = reserve_result(job) if is_main_rank() else None
     built = build(job)
+    if is_main_rank():
+        check_free_space(job, built.counts)
     logger = open_logger(job.cfg, job.artifacts.name, job.plan.trainer.lr, built.counts["method_params"])
     with logger:  # a failed job's W&B run is closed too, so the next job of a sweep never logs into it
         trained = train(job, built, logger)

@@ -13,6 +13,7 @@ import os
 import resource
 import shutil
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from adaptbench.harness.records.store import (
     write_json_atomic,
 )
 from adaptbench.harness.run.plan import Built, Job, RecordNotWritten
-from adaptbench.harness.run.resume import foreign_content
+from adaptbench.harness.run.resume import CHECKPOINTS_KEPT, foreign_content
 from adaptbench.harness.run.training import Trained
 
 log = logging.getLogger("adaptbench")
@@ -250,3 +251,25 @@ def summary(record: Record) -> str:
     shown = "-" if value is None else f"{value:.4f}"
     train = record["train"]
     return f"{metric} {shown}, {train['steps']} steps in {train['train_seconds']:.0f} s"
+
+
+def space_needed(trainer: Any, counts: Mapping[str, int]) -> int:
+    """Bytes a job writes under its artifacts folder, at most: the best trainable tensors (fp32) and, with
+    ``trainer.checkpoint``, the Trainer's checkpoints (all weights, AdamW's two moments and the trainable
+    weights' copy for each of the kept ones), plus 1 MiB of record and logs."""
+    tensors = 4 * counts["trainable_params"]
+    per_checkpoint = 4 * counts["total_params"] + 3 * tensors
+    checkpoints = CHECKPOINTS_KEPT * per_checkpoint if trainer.checkpoint else 0
+    return tensors + checkpoints + (1 << 20)
+
+
+def check_free_space(job: Job, counts: Mapping[str, int]) -> None:
+    """Refuse to train, in one line, when the output folder's disk cannot hold what the job will write: found
+    before the compute is spent, not at the last save."""
+    need = space_needed(job.plan.trainer, counts)
+    free = shutil.disk_usage(job.artifacts).free
+    if free < need:
+        raise ConfigError(
+            f"output_root={str(job.cfg.output_root)!r}: {free >> 20} MiB free in {job.artifacts}, the job needs "
+            f"about {need >> 20} MiB (tensors{' and checkpoints' if job.plan.trainer.checkpoint else ''})"
+        )
