@@ -39,3 +39,16 @@ def test_a_disk_too_small_for_the_job_fails_before_training(tmp_path, monkeypatc
 def test_a_name_too_long_for_a_file_name_is_refused():
     with pytest.raises(ConfigError, match=r"model.name='x{40}'\.\.\. is not valid: 300 characters"):
         plan_job(compose_run_config([*TINY, "model.name=" + "x" * 300]))
+
+
+def test_checkpoints_a_finished_run_left_behind_go_at_the_next_run(tmp_path):
+    """Killed after its record was written but before its checkpoints were removed: the rerun finds the job done
+    and removes them (they would otherwise stay forever)."""
+    cfg = compose_run_config([*TINY, f"output_root={tmp_path}", "trainer.checkpoint=true"])
+    run(cfg)
+    job = plan_job(cfg)
+    leftover = job.artifacts / "checkpoints" / "checkpoint-2"
+    leftover.mkdir(parents=True)
+    (leftover / "model.safetensors").write_bytes(b"0" * 1024)
+    record = run(compose_run_config([*TINY, f"output_root={tmp_path}", "trainer.checkpoint=true"]))
+    assert record["status"] == "complete" and not (job.artifacts / "checkpoints").exists()

@@ -12,6 +12,7 @@ from adaptbench.harness.records.files import safetensors_problem
 from adaptbench.harness.records.schema import RECORD_VERSION, Record, RecordError, is_complete
 from adaptbench.harness.records.store import STALE_SUFFIX, read_record
 from adaptbench.harness.run.console import say
+from adaptbench.harness.run.loggers import is_main_rank
 from adaptbench.harness.run.plan import Job, job_label
 
 log = logging.getLogger("adaptbench")
@@ -127,4 +128,9 @@ def already_done(job: Job) -> Record | None:
     if not job.cfg.get("resume", True) or (done := finished_record(job)) is None:
         return None
     log.info("already done, skipping (resume=true): %s", job.path)
+    leftover = job.artifacts / "checkpoints"
+    if leftover.is_dir() and is_main_rank():
+        # killed between writing its record and removing its checkpoints: the record is the result, they go now
+        shutil.rmtree(leftover, ignore_errors=True)
+        log.warning("%s: removed the checkpoints a finished run left (%s)", job.path.name, leftover)
     return done
