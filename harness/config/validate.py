@@ -22,6 +22,7 @@ from adaptbench.harness.api.loading import load_method, load_task, plugin_name
 from adaptbench.harness.api.models import arch_config
 from adaptbench.harness.api.plugins import HARNESS_KEYS, Method, Task, typed_config
 from adaptbench.harness.api.registry import METHODS
+from adaptbench.harness.config.hub import fill_hub_model
 from adaptbench.harness.config.init_from import InitSource, init_source
 from adaptbench.harness.config.tree import forced_method_settings, group_options
 from adaptbench.harness.records.store import check_path_name
@@ -195,8 +196,9 @@ def settle_forced_settings(cfg: DictConfig) -> None:
 def validate(cfg: DictConfig) -> RunPlan:
     """Check the whole run config; raise ConfigError naming the bad key and value. First drops from ``cfg`` the
     force-added method settings its method lacks (``settle_forced_settings``), so the config hash never sees
-    them."""
+    them, and fills a hub model's node from its checkpoint's config.json (``config.hub``)."""
     settle_forced_settings(cfg)
+    fill_hub_model(cfg)  # model=hub: before anything reads the model node (and before the hash)
     if cfg.get("device", "auto") not in DEVICES:
         raise bad_choice("device", cfg.device, DEVICES)
     seed = cfg.get("seed")
