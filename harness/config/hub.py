@@ -32,6 +32,8 @@ UNSUPPORTED = {
     "slices (conf/family target 'slice') cannot express",
 }
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+# conf/model/hub.yaml's name, replaced by the checkpoint's (``default_name``)
+PLACEHOLDER_NAME = "hub"
 
 
 def families() -> list[str]:
@@ -119,7 +121,7 @@ def fill_hub_model(cfg: DictConfig) -> None:
     with open_dict(model):
         model.arch = arch
         model.layout = layout
-        if not model.get("name"):
+        if model.get("name") in (None, PLACEHOLDER_NAME):
             model.name = default_name(location)
 
 
