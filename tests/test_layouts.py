@@ -25,6 +25,7 @@ LAYOUT_CASES = {
     "e2e": ("table3_e2e", {"e2e"}, "mean"),
     "dart": ("table13_dart", {"dart"}, "mean"),
     "webnlg": ("table14_webnlg", {"webnlg"}, "mean"),
+    "table4_open": ("table4_gpt3", {"wikisql", "mnli", "samsum"}, "mean"),
 }
 
 

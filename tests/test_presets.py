@@ -190,7 +190,16 @@ OTHER_PRESET_CASES = {
     "table5_weight_types": "test_table5_rows_adapt_the_same_number_of_parameters",
     "table6_rank": "test_every_cell_matches_appendix_d",
     "cpu_glue_minilm": "test_cpu_reproduction.py",
+    "table4_open": "test_presets_open.py::test_table4_open_sweeps_table4s_rows_and_tasks",
+    "table4_open_wide": "test_presets_open.py::test_table4_open_sweeps_table4s_rows_and_tasks",
+    "table5_open": "test_presets_open.py::test_table5_open_rows_are_table5s",
+    "table6_open": "test_presets_open.py::test_table6_open_rows_are_table6s",
+    "table15_open": "test_presets_open.py::test_table15_open_sweeps_lora_with_each_prefix",
 }
+# Presets on a decoder the user names (the paper's GPT-3 tables): their cells hold every setting (a row file
+# per model cannot exist), and offline they compose on this stand-in for their default, SmolLM2-360M
+OPEN_PRESETS = ("table4_open", "table4_open_wide", "table5_open", "table6_open", "table15_open")
+OFFLINE_DECODER = "tiny-llama"
 
 
 def test_the_preset_case_tables_are_what_conf_holds():
@@ -251,6 +260,8 @@ def test_every_swept_row_has_its_hyperparameter_file(preset):
     silently train with the method's defaults: every (model, method) a preset sweeps must have its file."""
     for job in sweep_jobs(preset):
         row_file = CONF_DIR / "row" / preset / job["model"] / f"{job['method']}.yaml"
+        if preset in OPEN_PRESETS:  # any model: every setting is the cell's
+            row_file = CONF_DIR / "cell" / preset / f"{job['method']}_{job['task']}.yaml"
         assert row_file.is_file(), f"{preset}: no {row_file.relative_to(CONF_DIR)}"
 
 
@@ -258,6 +269,8 @@ def test_every_swept_row_has_its_hyperparameter_file(preset):
 
 
 def cell_overrides(preset: str, job: dict[str, str]) -> tuple[str, ...]:
+    if preset in OPEN_PRESETS:  # offline: the default's config.json is on the hub
+        job = {**job, "model": OFFLINE_DECODER}
     overrides = [f"+experiment={preset}", *(f"{k}={v}" for k, v in job.items() if k != "seed")]
     if job.get("task") in NLG_DATA:
         folder, data_file = NLG_DATA[job["task"]]

@@ -302,7 +302,7 @@ def test_csv_and_latex(sweep, capsys):
 def test_bad_arguments_fail_in_one_line(tmp_path):
     with pytest.raises(
         ConfigError,
-        match="--layout=.glu. is not valid; choose one of: auto, dart, e2e, glue, latency, params, webnlg$",
+        match="--layout=.glu. is not valid; choose one of: auto, dart, e2e, glue, latency, params, table4_open, webnlg$",
     ):
         main(["--layout", "glu"])
     with pytest.raises(ConfigError, match="needs a model"):

@@ -159,15 +159,19 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
 
 
 def compose_run_config(overrides: Sequence[str]) -> DictConfig:
-    """The run config for ``overrides`` (as ``adaptbench run`` would compose it, without Hydra's runtime); every
-    mistake in the overrides is a one-line ConfigError."""
+    """The run config for ``overrides`` (as ``adaptbench run`` would compose it, without Hydra's runtime, a hub
+    model's node filled from its config.json); every mistake in the overrides is a one-line ConfigError."""
     check_group_choices(overrides)
     check_new_keys(overrides)
     register_plugin_configs()
     try:
-        return compose_config(overrides)
+        cfg = compose_config(overrides)
     except HydraException as err:
         raise _composition_error(err, overrides) from None
+    from adaptbench.harness.config.hub import fill_hub_model  # it imports this module
+
+    fill_hub_model(cfg)  # model=hub: family and arch from the checkpoint's config.json
+    return cfg
 
 
 def check_run_overrides(argv: Sequence[str]) -> DictConfig:

@@ -24,6 +24,7 @@ from adaptbench.harness.api.models import arch_config
 from adaptbench.harness.api.plugins import HARNESS_KEYS, Method, Task, typed_config
 from adaptbench.harness.api.registry import METHODS
 from adaptbench.harness.config.arch_keys import check_arch_keys
+from adaptbench.harness.config.hub import fill_hub_model
 from adaptbench.harness.config.init_from import InitSource, init_source
 from adaptbench.harness.config.tree import CONF_DIR, forced_method_settings, group_options
 from adaptbench.harness.config.types import requirement_unmet
@@ -235,8 +236,9 @@ def settle_forced_settings(cfg: DictConfig) -> None:
 def validate(cfg: DictConfig) -> RunPlan:
     """Check the whole run config; raise ConfigError naming the bad key and value. First drops from ``cfg`` the
     force-added method settings its method lacks (``settle_forced_settings``), so the config hash never sees
-    them."""
+    them, and fills a hub model's node from its checkpoint's config.json (``config.hub``)."""
     settle_forced_settings(cfg)
+    fill_hub_model(cfg)  # model=hub: before anything reads the model node (and before the hash)
     check_top_level(cfg)
     for group in ("method", "model", "task"):
         if not isinstance(cfg.get(group), DictConfig) or "name" not in cfg[group]:

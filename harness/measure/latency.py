@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 
 from adaptbench.harness.api.errors import ConfigError, bad_value
 from adaptbench.harness.api.node_keys import NAMING_KEYS
+from adaptbench.harness.config.hub import fill_hub_model
 from adaptbench.harness.config.tree import (
     CONF_DIR,
     GROUPS,
@@ -104,7 +105,9 @@ def compose_latency_config(overrides: Sequence[str]) -> DictConfig:
     register_plugin_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        return compose(config_name="latency", overrides=list(overrides))
+        cfg = compose(config_name="latency", overrides=list(overrides))
+    fill_hub_model(cfg)  # model=hub: family and arch from the checkpoint's config.json
+    return cfg
 
 
 def check_first_job(argv: Sequence[str]) -> None:
@@ -147,6 +150,7 @@ def main(argv: Sequence[str]) -> int:
         from adaptbench.harness.measure.timing import measure  # here: argument errors need no torch
 
         try:
+            fill_hub_model(cfg)
             record = measure(cfg)
         except ConfigError as err:
             print(f"adaptbench: error: {err}", file=sys.stderr)

@@ -51,6 +51,8 @@ class TableLayout:
     paper_table: str | None = None
     average: bool = False  # Table 2's "Avg." column
     title: str = ""
+    # the paper's model whose rows stand beside a model the paper lacks (Table 4's GPT-3 175B beside an open one)
+    paper_model: str | None = None
 
 
 @dataclass
@@ -62,6 +64,7 @@ class LayoutFile:
     aggregation: str = "median"
     paper_table: str | None = None
     average: bool = False
+    paper_model: str | None = None
 
 
 @dataclass
@@ -108,7 +111,13 @@ def read_layout(path: Path) -> TableLayout:
     if not columns:
         raise ConfigError(f"{path}: columns is empty; a layout needs at least one column")
     return TableLayout(
-        path.stem, tuple(columns), spec.aggregation, spec.paper_table, spec.average, spec.title
+        path.stem,
+        tuple(columns),
+        spec.aggregation,
+        spec.paper_table,
+        spec.average,
+        spec.title,
+        spec.paper_model,
     )
 
 

@@ -43,6 +43,10 @@ KNOWN_MISPRINTS: dict[tuple[str, str, str], tuple[int, str]] = {
         "2·L̂·d·r = 2·72·1280·4 (L̂ = 72 matrices: W_q, W_v of 36 layers; r=4)",
     ),
     ("GPT-2 M", "FT", "354.92M"): (354_823_168, "the GPT-2 medium architecture"),
+    ("GPT-3 175B", "PreLayer", "20.2M"): (
+        18_874_368,
+        "the paper's PreLayer formula L·d_model·(l_p + l_i) = 96·12288·(8 + 8)",
+    ),
     ("RoBERTa-large", "AdapterP", "3.0M"): (3_171_840, "the AdapterP formula at r=64 (a rounded label)"),
     ("RoBERTa-large", "AdapterH", "6.0M"): (6_343_680, "the AdapterH formula at r=64 (a rounded label)"),
 }

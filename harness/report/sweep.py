@@ -89,8 +89,10 @@ def stand_in(cfg: DictConfig, error: str) -> dict:
 def job_record_path(job: Path, cfg: DictConfig) -> Path:
     """Where the runner put the record of the job saved in ``job`` (``runner.plan_job``): its config less the
     ``++method.<key>`` settings its method lacks (dropped by the job), its hash with the upstream record's when it
-    started from one (``init_from``; a job whose ``init_from`` was refused wrote its failure record without)."""
+    started from one (``init_from``; a job whose ``init_from`` was refused wrote its failure record without); a hub
+    model's node filled from its config.json."""
     from adaptbench.harness.api.errors import ConfigError
+    from adaptbench.harness.config.hub import fill_hub_model
     from adaptbench.harness.config.init_from import init_source
     from adaptbench.harness.config.tree import forced_method_settings
     from adaptbench.harness.config.validate import drop_settings_the_method_lacks
@@ -98,6 +100,7 @@ def job_record_path(job: Path, cfg: DictConfig) -> Path:
     overrides = job / ".hydra" / "overrides.yaml"
     upstream = None
     try:
+        fill_hub_model(cfg)  # as the job's validation did: its hash covers the arch read from config.json
         if overrides.is_file():
             forced = forced_method_settings([str(o) for o in OmegaConf.load(overrides)])
             drop_settings_the_method_lacks(cfg, forced)

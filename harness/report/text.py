@@ -11,6 +11,7 @@ from adaptbench.harness.report.layouts import Column, TableLayout
 from adaptbench.harness.report.paper import (
     PaperRow,
     closest_row,
+    paper_method,
     paper_model,
     read_paper_table,
 )
@@ -118,18 +119,45 @@ def run_table(rows: Sequence[Row], layout: TableLayout, agg: str | None, compare
     notes = Footnotes()
     headers = ["Model", "Method", "|Θ|", *(c.header for c in layout.columns)]
     headers += ["Avg."] if layout.average else []
-    lines, matched = [], set()
+    lines, matched, stood_in = [], set(), set()
     for row in rows:
         paper = closest_row(published, row.model, row.method, row.params) if published else None
+        if paper is None and published and layout.paper_model:
+            paper = stand_in_row(published, row, rows, layout.paper_model)
+            stood_in.add(paper_model(row.model))
         matched.add(id(paper))
         lines.append(measured_line(row, layout, agg, bool(published), paper, notes))
     lines += _published_only(published, matched, rows, layout, notes)
     title = f"{layout.title or layout.name}: {agg} over seeds (± = standard deviation over seeds, n = seeds)"
+    if stood_in:
+        title += f"; published numbers: {layout.paper_model}, ours: {', '.join(sorted(stood_in))}"
     table = TableText(title, headers, lines, notes.lines())
+    if stood_in:
+        table.notes.append(
+            f"[paper ...] is {layout.paper_model}'s published number; the paper has no rows of "
+            f"{', '.join(sorted(stood_in))}: each method's rows are matched to {layout.paper_model}'s in order of |Θ|"
+        )
     if compare and not published:
         tasks = ", ".join(c.task for c in layout.columns)
         table.notes.append(f"the paper has no table for these tasks ({tasks})")
     return table
+
+
+def stand_in_row(published: Sequence[PaperRow], row: Row, rows: Sequence[Row], model: str) -> PaperRow | None:
+    """For a model the paper lacks, the published row of the paper's ``model`` and the same method: our rows of
+    that model and method and the paper's, each in order of |Θ|, are paired in that order (the |Θ| of a small
+    model never comes near GPT-3's, so the nearest count would pair every size with the smallest row)."""
+    theirs = sorted(
+        (p for p in published if p.model == model and p.method == paper_method(row.method)),
+        key=lambda p: p.params,
+    )
+    ours = sorted(
+        (r for r in rows if (r.model, r.method) == (row.model, row.method)), key=lambda r: r.params or 0
+    )
+    if not theirs:
+        return None
+    place = next(i for i, r in enumerate(ours) if r is row)
+    return theirs[min(place, len(theirs) - 1)]
 
 
 def measured_line(
