@@ -121,6 +121,9 @@ def fill_hub_model(cfg: DictConfig) -> None:
     with open_dict(model):
         model.arch = arch
         model.layout = layout
+        # the arch is the checkpoint's own: transformers reads it (older keys included, e.g. Qwen2's rope_theta),
+        # so validation does not hold it to today's config class as it does a user's +model.arch.<key>
+        model.arch_source = "config.json"
         if model.get("name") in (None, PLACEHOLDER_NAME):
             model.name = default_name(location)
 

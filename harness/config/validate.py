@@ -249,7 +249,8 @@ def validate(cfg: DictConfig) -> RunPlan:
     method = load_method(cfg.method)
     task = load_task(cfg.task)
     layout = Layout.from_config(cfg.model.layout)
-    check_arch_keys(cfg.model.get("arch"))
+    if not cfg.model.get("arch_source"):  # model=hub: the checkpoint's config.json, read by transformers as is
+        check_arch_keys(cfg.model.get("arch"))
     arch = arch_config(cfg.model, task.kind, task.num_labels)
     method.validate(arch, layout)
     check_positions(arch, layout, method.input_length(trainer.max_seq_len))
