@@ -122,8 +122,11 @@ def check_before_hydra(argv: Sequence[str]) -> None:
 def hydra_argv(argv: Sequence[str]) -> list[str]:
     """The command line handed to Hydra: its console log kept to warnings unless -v when jobs run (the full log
     still goes to its job log file and the run's run.log)."""
+    from adaptbench.harness.config.tree import sweep_safe_overrides
+
+    argv = sweep_safe_overrides(argv)
     if not runs_jobs(argv) or is_verbose():
-        return list(argv)
+        return argv
     # argparse takes one run of positional overrides: -m first, then every override
     multirun = [a for a in argv if a in ("-m", "--multirun")]
     quiet = ["++hydra.job_logging.handlers.console.level=WARNING"]

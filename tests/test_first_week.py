@@ -1,0 +1,76 @@
+"""Issue 24, a cluster user's first week: what a new user hits in the first days (sweeps over local data, honest
+records and hashes, config mistakes that leave no record, one-line hints), each as the user would meet it."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_cli
+
+# One data_dir pattern for every GLUE task of a sweep, as the README writes it (single quotes: no shell expansion).
+GLUE_PATTERN = "task.data_dir=../shared/data/glue_${task.name}"
+TINY_RUN = ["model=tiny-bert", "method=bitfit", "trainer=tiny", "trainer.max_eval_samples=16"]
+
+
+def json_lines(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def test_a_two_task_sweep_over_local_glue_folders_composes_with_one_pattern(shared_data, tmp_path):
+    sweep = run_cli(
+        "run", "-m", "task=sst2,mrpc", GLUE_PATTERN, *TINY_RUN, "dry_run=true", f"output_root={tmp_path}"
+    )
+    assert sweep.returncode == 0, sweep.stderr
+    jobs = json_lines(sweep.stdout)
+    assert [(j["task"], j["task_config"]["data_dir"]) for j in jobs] == [
+        ("sst2", "../shared/data/glue_sst2"),
+        ("mrpc", "../shared/data/glue_mrpc"),
+    ]
+    # the same job as a single run with the folder written out: the same record (so the same config hash)
+    single = run_cli(
+        "run",
+        "task=mrpc",
+        "task.data_dir=../shared/data/glue_mrpc",
+        *TINY_RUN,
+        "dry_run=true",
+        f"output_root={tmp_path}",
+    )
+    assert single.returncode == 0, single.stderr
+    assert json_lines(single.stdout)[0]["record"] == jobs[1]["record"]
+
+
+def test_a_two_task_sweep_over_local_glue_folders_runs(shared_data, tmp_path):
+    sweep = run_cli(
+        "run",
+        "-m",
+        "task=sst2,mrpc",
+        GLUE_PATTERN,
+        *TINY_RUN,
+        "trainer.max_steps=2",
+        "device=cpu",
+        f"output_root={tmp_path}",
+    )
+    assert sweep.returncode == 0, sweep.stderr
+    records = {
+        path.parent.parent.name: json.loads(path.read_text())
+        for path in (tmp_path / "records").glob("*/*/*.json")
+    }
+    assert {task: r["status"] for task, r in records.items()} == {"sst2": "complete", "mrpc": "complete"}
+    assert records["mrpc"]["config"]["task"]["data_dir"] == "../shared/data/glue_mrpc"
+
+
+def test_a_setting_of_every_swept_method_but_not_the_default_one_composes(tmp_path):
+    # prefix_len belongs to both prefix methods but not to lora, the default method Hydra composes a sweep's base with
+    sweep = run_cli(
+        "run",
+        "-m",
+        "method=prefix_embed,prefix_layer",
+        "method.prefix_len=3",
+        "model=tiny-bert",
+        "task=vader",
+        "trainer=tiny",
+        "dry_run=true",
+        f"output_root={tmp_path}",
+    )
+    assert sweep.returncode == 0, sweep.stderr
+    assert [j["method_config"]["prefix_len"] for j in json_lines(sweep.stdout)] == [3, 3]
