@@ -74,3 +74,22 @@ def test_a_setting_of_every_swept_method_but_not_the_default_one_composes(tmp_pa
     )
     assert sweep.returncode == 0, sweep.stderr
     assert [j["method_config"]["prefix_len"] for j in json_lines(sweep.stdout)] == [3, 3]
+
+
+def test_the_world_size_of_a_launch_is_recorded_and_hashed(tmp_path, monkeypatch):
+    from adaptbench.harness.config.tree import compose_run_config
+    from adaptbench.harness.records.hashing import config_hash
+    from adaptbench.harness.run.plan import plan_job
+
+    overrides = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora", f"output_root={tmp_path}"]
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    alone = plan_job(compose_run_config(overrides))
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    one = plan_job(compose_run_config(overrides))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    two = plan_job(compose_run_config(overrides))
+    # one process: the hash every earlier record was taken with (no world_size key)
+    assert alone.key == one.key == config_hash(compose_run_config(overrides))
+    assert "world_size" not in one.cfg
+    assert two.cfg.world_size == 2 and two.key != one.key and two.path != one.path
+    assert config_hash(two.cfg) == two.key  # a record's config alone gives its hash back
