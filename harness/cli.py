@@ -71,15 +71,16 @@ def run_one_job(cfg: Any) -> float | None:
     from adaptbench.harness.run.job import run
     from adaptbench.harness.run.locks import JobRunning
     from adaptbench.harness.run.outcome import in_sweep
-    from adaptbench.harness.run.plan import JobFailed, job_label
+    from adaptbench.harness.run.plan import JobFailed, JobRefused, job_label
 
     try:
         result = run(cfg)
     except ConfigError as err:
         print(f"adaptbench: error: {err}", file=sys.stderr)
         sys.exit(2)
-    except JobFailed as err:  # in a sweep: one line; its record says failed, the sweep's summary counts it
-        print(f"adaptbench: {job_label(cfg)}: failed: {err.message} ({err.record_path})", file=sys.stderr)
+    except JobFailed as err:  # in a sweep: one line; the sweep's summary counts it
+        where = "no record: a config or data mistake" if isinstance(err, JobRefused) else err.record_path
+        print(f"adaptbench: {job_label(cfg)}: failed: {err.message} ({where})", file=sys.stderr)
         if not in_sweep():
             sys.exit(1)
         return float("-inf")

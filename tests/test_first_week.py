@@ -93,3 +93,27 @@ def test_the_world_size_of_a_launch_is_recorded_and_hashed(tmp_path, monkeypatch
     assert "world_size" not in one.cfg
     assert two.cfg.world_size == 2 and two.key != one.key and two.path != one.path
     assert config_hash(two.cfg) == two.key  # a record's config alone gives its hash back
+
+
+def test_config_and_data_mistakes_in_a_sweep_leave_no_record_for_later_tables(shared_data, tmp_path):
+    # fp16 on the CPU (found when the device is picked) and a missing data folder (found when the data loads)
+    sweep = run_cli(
+        "run",
+        "-m",
+        "task=mrpc",
+        "task.data_dir=../shared/data/glue_mrpc,../shared/data/glue_nope",
+        "trainer.precision=fp32,fp16",
+        *TINY_RUN,
+        "trainer.max_steps=2",
+        "device=cpu",
+        f"output_root={tmp_path}",
+    )
+    assert sweep.returncode == 1, sweep.stderr
+    failures = [line for line in sweep.stderr.splitlines() if ": failed: " in line]
+    assert len(failures) == 3 and all("(no record: a config or data mistake)" in line for line in failures)
+    assert "sweep: 1 complete, 0 skipped (already done), 3 failed" in sweep.stdout
+    records = [json.loads(p.read_text()) for p in (tmp_path / "records").rglob("*.json")]
+    assert [(r["status"], r["config"]["trainer"]["precision"]) for r in records] == [("complete", "fp32")]
+    table = run_cli("table", str(tmp_path))
+    assert table.returncode == 0, table.stderr
+    assert "failed" not in table.stdout and "1 complete" not in table.stdout

@@ -36,6 +36,13 @@ class JobFailed(RuntimeError):
         self.message = message
 
 
+class JobRefused(JobFailed):
+    """A job of a sweep stopped by a config or data mistake (a ConfigError: fp16 on a CPU, a missing data folder)
+    before it trained. It writes no failure record, which would show as a failed cell in every later table of
+    the output root; its one line goes to ``error.txt`` in the sweep's job folder (``record_path`` is that
+    file, None where there is none) and the sweep's summary counts it as failed."""
+
+
 class RecordNotWritten(ConfigError):
     """A finished run whose record could not be put at its path; its result is kept in the artifacts folder and
     the next run of the same config writes the record from it (no failure record: it would hide nothing new)."""
