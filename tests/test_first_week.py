@@ -117,3 +117,31 @@ def test_config_and_data_mistakes_in_a_sweep_leave_no_record_for_later_tables(sh
     table = run_cli("table", str(tmp_path))
     assert table.returncode == 0, table.stderr
     assert "failed" not in table.stdout and "1 complete" not in table.stdout
+
+
+def test_another_models_weights_under_a_presets_name_are_refused_in_one_line(tmp_path):
+    result = run_cli(
+        "run",
+        "model=roberta-base",
+        "model.hf_name=bert-base-uncased",
+        "method=lora",
+        "task=vader",
+        f"output_root={tmp_path}",
+    )
+    assert result.returncode == 2, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("adaptbench: error: model.hf_name='bert-base-uncased' is not model='roberta-base'")
+    assert "'FacebookAI/roberta-base'" in line and "model.path=" in line
+    assert not (tmp_path / "records").exists()
+    # the preset's own name, spelled out, is the same run
+    same = run_cli(
+        "run",
+        "model=roberta-base",
+        "model.hf_name=FacebookAI/roberta-base",
+        "model.pretrained=false",
+        "method=lora",
+        "task=vader",
+        "dry_run=true",
+        f"output_root={tmp_path}",
+    )
+    assert same.returncode == 0, same.stderr

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from transformers import PretrainedConfig, TrainingArguments
 from transformers.trainer_utils import SchedulerType
 
@@ -232,6 +232,22 @@ def settle_forced_settings(cfg: DictConfig) -> None:
             print(f"adaptbench: note: {note}", file=sys.stderr)  # stderr: stdout stays for dry runs' JSON
 
 
+def check_model_weights(model: DictConfig) -> None:
+    """A model preset names its weights: ``model=roberta-base model.hf_name=bert-base-uncased`` would train BERT
+    under RoBERTa's name, layout and architecture, and its record would say roberta-base. Refused: the same
+    weights from elsewhere are ``model.path=…``; another model is its own preset (``conf/model/<name>.yaml``)."""
+    preset = CONF_DIR / "model" / f"{model.name}.yaml"
+    if "hf_name" not in model or not preset.is_file():
+        return
+    own = OmegaConf.load(preset).get("hf_name")
+    if model.hf_name != own:
+        raise ConfigError(
+            f"model.hf_name={model.hf_name!r} is not model={str(model.name)!r}'s weights ({own!r}); load "
+            f"{model.name}'s weights from a folder with model.path=…, or use (or add) the model's own preset: "
+            f"model=<name>, conf/model/<name>.yaml"
+        )
+
+
 def validate(cfg: DictConfig) -> RunPlan:
     """Check the whole run config; raise ConfigError naming the bad key and value. First drops from ``cfg`` the
     force-added method settings its method lacks (``settle_forced_settings``), so the config hash never sees
@@ -246,6 +262,7 @@ def validate(cfg: DictConfig) -> RunPlan:
     lr_source = resolve_lr(trainer, cfg.method)
     method = load_method(cfg.method)
     task = load_task(cfg.task)
+    check_model_weights(cfg.model)
     layout = Layout.from_config(cfg.model.layout)
     check_arch_keys(cfg.model.get("arch"))
     arch = arch_config(cfg.model, task.kind, task.num_labels)
