@@ -145,3 +145,34 @@ def test_another_models_weights_under_a_presets_name_are_refused_in_one_line(tmp
         f"output_root={tmp_path}",
     )
     assert same.returncode == 0, same.stderr
+
+
+def test_the_logging_interval_is_a_setting_hashed_only_when_set(tmp_path):
+    import torch
+    from omegaconf import open_dict
+
+    from adaptbench.harness.config.tree import compose_run_config
+    from adaptbench.harness.config.validate import validate
+    from adaptbench.harness.records.hashing import config_hash
+    from adaptbench.harness.run.training import training_arguments
+
+    def job(*overrides: str):
+        cfg = compose_run_config(["model=tiny-bert", "task=vader", "method=lora", "trainer=tiny", *overrides])
+        plan = validate(cfg)
+        args = training_arguments(plan.trainer, tmp_path, 1, torch.device("cpu"))
+        return config_hash(cfg), args.logging_steps
+
+    default_hash, default_steps = job()
+    assert default_steps == 4  # min(50, max_steps) with trainer=tiny's 4 steps, as before the setting existed
+    assert job("trainer.max_steps=-1", "trainer.epochs=1")[1] == 50
+    every_step_hash, every_step = job("trainer.logging_steps=1")
+    assert every_step == 1 and every_step_hash != default_hash
+    # null, the default, hashes as records made before the setting did (no logging_steps key)
+    plain = compose_run_config(["model=tiny-bert", "task=vader", "method=lora", "trainer=tiny"])
+    with open_dict(plain):
+        del plain.trainer["logging_steps"]
+    assert config_hash(plain) == default_hash
+    result = run_cli(
+        "run", "model=tiny-bert", "trainer.logging_steps=0", "dry_run=true", f"output_root={tmp_path}"
+    )
+    assert result.returncode == 2 and "trainer.logging_steps=0" in result.stderr

@@ -68,6 +68,8 @@ class TrainerConfig:
     eval_every: Any = "epoch"
     max_train_samples: Any = None
     max_eval_samples: Any = None
+    # optimizer steps between training-loss logs; None: min(50, max_steps), or 50 for a run by epochs
+    logging_steps: Any = None
     save_trainable: bool = True
     checkpoint: bool = False
     # transformers' gradient (activation) checkpointing: recompute activations in the backward pass
@@ -134,7 +136,7 @@ def validate_trainer(node: Any) -> TrainerConfig:
     every = trainer.eval_every
     if every != "epoch" and not (isinstance(every, int) and every > 0):
         raise bad_value("trainer.eval_every", every, "must be 'epoch' or a positive number of steps")
-    for key in ("max_train_samples", "max_eval_samples"):
+    for key in ("max_train_samples", "max_eval_samples", "logging_steps"):
         value = getattr(trainer, key)
         if value is not None and not (isinstance(value, int) and value > 0):
             raise bad_value(f"trainer.{key}", value, "must be null or a positive integer")

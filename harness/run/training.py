@@ -192,6 +192,13 @@ def checkpointing_argument(enabled: bool) -> dict[str, bool]:
     return {name: enabled}
 
 
+def logging_interval(trainer: TrainerConfig) -> int:
+    """``trainer.logging_steps``, else the interval runs have always logged at: min(50, max_steps), 50 by epochs."""
+    if trainer.logging_steps is not None:
+        return int(trainer.logging_steps)
+    return max(1, min(50, trainer.max_steps if trainer.max_steps > 0 else 50))
+
+
 def training_arguments(
     trainer: TrainerConfig, out_dir: Path, seed: int, device: torch.device
 ) -> TrainingArguments:
@@ -223,7 +230,7 @@ def training_arguments(
         save_total_limit=CHECKPOINTS_KEPT,
         save_only_model=False,
         logging_strategy="steps",
-        logging_steps=max(1, min(50, trainer.max_steps if trainer.max_steps > 0 else 50)),
+        logging_steps=logging_interval(trainer),
         logging_nan_inf_filter=False,  # a diverged run's loss is reported as it is
         report_to="none",
         seed=seed,
