@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import run_cli
 
 # One data_dir pattern for every GLUE task of a sweep, as the README writes it (single quotes: no shell expansion).
@@ -176,3 +178,15 @@ def test_the_logging_interval_is_a_setting_hashed_only_when_set(tmp_path):
         "run", "model=tiny-bert", "trainer.logging_steps=0", "dry_run=true", f"output_root={tmp_path}"
     )
     assert result.returncode == 2 and "trainer.logging_steps=0" in result.stderr
+
+
+@pytest.mark.parametrize("sweep", [[], ["-m"]])
+def test_a_preset_without_its_plus_gets_a_one_line_hint(sweep, tmp_path):
+    result = run_cli(
+        "run", *sweep, "experiment=table2_roberta_base", "dry_run=true", f"output_root={tmp_path}"
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "adaptbench: error: experiment is not in the default config; add the preset with "
+        "+experiment=table2_roberta_base"
+    ]

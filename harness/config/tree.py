@@ -105,6 +105,11 @@ def check_group_choices(argv: Sequence[str]) -> None:
         group = override.key_or_group.lstrip("+~")
         if group not in GROUPS or override.is_delete():
             continue
+        if group == "experiment" and not (override.is_add() or override.is_force_add()):
+            # no default preset to override: Hydra would answer with a list of keys that contains experiment
+            raise ConfigError(
+                f"experiment is not in the default config; add the preset with +{override.input_line}"
+            )
         options = group_options(group)
         for value in override_values(override):
             if value not in options:
