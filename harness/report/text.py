@@ -6,6 +6,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from adaptbench.harness.report.data_table import AVERAGE_KEY, DataTable, data_table
 from adaptbench.harness.report.grid import Cell, Row
 from adaptbench.harness.report.layouts import Column, TableLayout
 from adaptbench.harness.report.paper import (
@@ -14,8 +15,6 @@ from adaptbench.harness.report.paper import (
     paper_model,
     read_paper_table,
 )
-
-AVERAGE_KEY = "avg_reported"
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -27,6 +26,8 @@ class TableText:
     headers: list[str]
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
+    # the same table as numbers, one quantity a column (what CSV writes); None: CSV writes the text cells
+    data: DataTable | None = None
 
 
 def fmt(value: float | None, digits: int) -> str:
@@ -125,7 +126,7 @@ def run_table(rows: Sequence[Row], layout: TableLayout, agg: str | None, compare
         lines.append(measured_line(row, layout, agg, bool(published), paper, notes))
     lines += _published_only(published, matched, rows, layout, notes)
     title = f"{layout.title or layout.name}: {agg} over seeds (± = standard deviation over seeds, n = seeds)"
-    table = TableText(title, headers, lines, notes.lines())
+    table = TableText(title, headers, lines, notes.lines(), data_table(rows, layout, agg, published, compare))
     if compare and not published:
         tasks = ", ".join(c.task for c in layout.columns)
         table.notes.append(f"the paper has no table for these tasks ({tasks})")
