@@ -214,7 +214,10 @@ def cmd_score(argv: Sequence[str]) -> int:
 
     from adaptbench.harness.api.registry import TASKS
 
-    parser = argparse.ArgumentParser(prog="adaptbench score", description="Score generated text files.")
+    parser = argparse.ArgumentParser(
+        prog="adaptbench score",
+        description="Score generated text files, in the unit of the task's table (the paper's: BLEU 0-100).",
+    )
     parser.add_argument("task", help="a generation task: e2e, webnlg, dart, ...")
     parser.add_argument("--refs", required=True, help="references (official file or 'MR || text' lines)")
     parser.add_argument("--hyps", required=True, help="one hypothesis per line, one per unique MR/source")
@@ -223,7 +226,10 @@ def cmd_score(argv: Sequence[str]) -> int:
     if not hasattr(task_class, "score_files"):
         scorable = sorted(n for n in TASKS.names() if hasattr(TASKS.get(n), "score_files"))
         raise ConfigError(f"task={args.task!r} scores no text files; choose one of: {', '.join(scorable)}")
-    print(json.dumps(task_class.score_files(args.refs, args.hyps), indent=2))
+    from adaptbench.harness.report.layouts import in_table_units
+
+    # the unit of the task's table (the paper's): BLEU 0-100 for every task
+    print(json.dumps(in_table_units(args.task, task_class.score_files(args.refs, args.hyps)), indent=2))
     return 0
 
 

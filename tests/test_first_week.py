@@ -190,3 +190,16 @@ def test_a_preset_without_its_plus_gets_a_one_line_hint(sweep, tmp_path):
         "adaptbench: error: experiment is not in the default config; add the preset with "
         "+experiment=table2_roberta_base"
     ]
+
+
+def test_score_prints_bleu_in_one_unit_for_every_task():
+    from adaptbench.harness.report.layouts import in_table_units
+
+    # E2E's scorer gives BLEU as a fraction (e2e-metrics), WebNLG's and DART's 0-100 (multi-bleu): one unit out
+    assert in_table_units("e2e", {"BLEU": 0.6925, "NIST": 8.71}) == {
+        "BLEU": pytest.approx(69.25),
+        "NIST": 8.71,
+    }
+    assert in_table_units("webnlg", {"BLEU": 46.5, "TER": 0.46}) == {"BLEU": 46.5, "TER": 0.46}
+    assert in_table_units("dart", {"BLEU": 47.1}) == {"BLEU": 47.1}
+    assert in_table_units("vader", {"accuracy": 0.9}) == {"accuracy": 0.9}  # no paper table: as recorded
