@@ -203,3 +203,44 @@ def test_score_prints_bleu_in_one_unit_for_every_task():
     assert in_table_units("webnlg", {"BLEU": 46.5, "TER": 0.46}) == {"BLEU": 46.5, "TER": 0.46}
     assert in_table_units("dart", {"BLEU": 47.1}) == {"BLEU": 47.1}
     assert in_table_units("vader", {"accuracy": 0.9}) == {"accuracy": 0.9}  # no paper table: as recorded
+
+
+def test_a_wandb_sweep_is_quiet_and_logs_a_loss_curve(tmp_path, monkeypatch):
+    from adaptbench.harness.report.wandb import offline_run_files, read_offline_run, read_run_records
+
+    monkeypatch.delenv("WANDB_SILENT", raising=False)  # as a user's shell has it: unset
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
+    result = run_cli(
+        "run",
+        "-m",
+        "seed=1,2",
+        "model=tiny-bert",
+        "task=vader",
+        "method=lora",
+        "trainer=tiny",
+        "trainer.max_steps=6",
+        "trainer.logging_steps=1",
+        "logger=wandb",
+        "device=cpu",
+        f"output_root={tmp_path}",
+        env={"WANDB_MODE": "offline"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    console = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(console) <= 10, "\n".join(console)
+    runs = offline_run_files(tmp_path / "wandb")
+    assert len(runs) == 2
+    for path in runs:
+        summary = read_offline_run(path).summary
+        assert [key for key in summary if key.endswith("train_samples_per_second")] == [
+            "train_samples_per_second"
+        ]
+        loss_steps = []
+        for record in read_run_records(path):
+            if record.WhichOneof("record_type") == "history":
+                items = {
+                    item.key or "/".join(item.nested_key): item.value_json for item in record.history.item
+                }
+                if "train/loss" in items:
+                    loss_steps.append(json.loads(items["_step"]))
+        assert loss_steps == [1, 2, 3, 4, 5, 6]

@@ -150,10 +150,17 @@ class EvalTracker(TrainerCallback):
         logs: dict | None = None,
         **kwargs: Any,
     ) -> None:
-        if logs:
-            self.logger.log(
-                {f"train/{k}": v for k, v in logs.items() if isinstance(v, (int, float))}, state.global_step
-            )
+        if logs:  # each logging step's loss, lr and grad norm; not the Trainer's end-of-training throughput
+            kept = {k: v for k, v in logs.items() if isinstance(v, (int, float)) and k not in TRAINER_TOTALS}
+            if kept:
+                self.logger.log({f"train/{k}": v for k, v in kept.items()}, state.global_step)
+
+
+# The Trainer's own end-of-training figures: the record's (and so the W&B summary's) train_* numbers replace
+# them (its samples/s counts the epochs it planned, not the samples seen), so a run shows one of each.
+TRAINER_TOTALS = frozenset(
+    {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "train_loss"}
+)
 
 
 def wait_for_rank_zero() -> None:
