@@ -71,15 +71,16 @@ def run_one_job(cfg: Any) -> float | None:
     from adaptbench.harness.run.job import run
     from adaptbench.harness.run.locks import JobRunning
     from adaptbench.harness.run.outcome import in_sweep
-    from adaptbench.harness.run.plan import JobFailed, job_label
+    from adaptbench.harness.run.plan import JobFailed, JobRefused, job_label
 
     try:
         result = run(cfg)
     except ConfigError as err:
         print(f"adaptbench: error: {err}", file=sys.stderr)
         sys.exit(2)
-    except JobFailed as err:  # in a sweep: one line; its record says failed, the sweep's summary counts it
-        print(f"adaptbench: {job_label(cfg)}: failed: {err.message} ({err.record_path})", file=sys.stderr)
+    except JobFailed as err:  # in a sweep: one line; the sweep's summary counts it
+        where = "no record: a config or data mistake" if isinstance(err, JobRefused) else err.record_path
+        print(f"adaptbench: {job_label(cfg)}: failed: {err.message} ({where})", file=sys.stderr)
         if not in_sweep():
             sys.exit(1)
         return float("-inf")
@@ -122,8 +123,11 @@ def check_before_hydra(argv: Sequence[str]) -> None:
 def hydra_argv(argv: Sequence[str]) -> list[str]:
     """The command line handed to Hydra: its console log kept to warnings unless -v when jobs run (the full log
     still goes to its job log file and the run's run.log)."""
+    from adaptbench.harness.config.tree import sweep_safe_overrides
+
+    argv = sweep_safe_overrides(argv)
     if not runs_jobs(argv) or is_verbose():
-        return list(argv)
+        return argv
     # argparse takes one run of positional overrides: -m first, then every override
     multirun = [a for a in argv if a in ("-m", "--multirun")]
     quiet = ["++hydra.job_logging.handlers.console.level=WARNING"]
@@ -210,7 +214,10 @@ def cmd_score(argv: Sequence[str]) -> int:
 
     from adaptbench.harness.api.registry import TASKS
 
-    parser = argparse.ArgumentParser(prog="adaptbench score", description="Score generated text files.")
+    parser = argparse.ArgumentParser(
+        prog="adaptbench score",
+        description="Score generated text files, in the unit of the task's table (the paper's: BLEU 0-100).",
+    )
     parser.add_argument("task", help="a generation task: e2e, webnlg, dart, ...")
     parser.add_argument("--refs", required=True, help="references (official file or 'MR || text' lines)")
     parser.add_argument("--hyps", required=True, help="one hypothesis per line, one per unique MR/source")
@@ -219,7 +226,10 @@ def cmd_score(argv: Sequence[str]) -> int:
     if not hasattr(task_class, "score_files"):
         scorable = sorted(n for n in TASKS.names() if hasattr(TASKS.get(n), "score_files"))
         raise ConfigError(f"task={args.task!r} scores no text files; choose one of: {', '.join(scorable)}")
-    print(json.dumps(task_class.score_files(args.refs, args.hyps), indent=2))
+    from adaptbench.harness.report.layouts import in_table_units
+
+    # the unit of the task's table (the paper's): BLEU 0-100 for every task
+    print(json.dumps(in_table_units(args.task, task_class.score_files(args.refs, args.hyps)), indent=2))
     return 0
 
 

@@ -186,3 +186,34 @@ def test_prefix_positions_must_fit_the_model():
     # tiny-gpt2 has n_positions = 256
     with pytest.raises(ConfigError, match=r"latency\.seq=250.*266 tokens.*at most 256"):
         random_inputs(method, LatencySettings(seq=250), kind, arch, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("overhead", "ratio_iqr", "says"),
+    [
+        (-0.338, 0.05, "negative beyond the paired-ratio IQR 5.0%"),  # contention, not a faster adapter
+        (0.01, 0.03, "within the paired-ratio IQR 3.0%"),
+        (-0.01, 0.05, "within the paired-ratio IQR 5.0%"),
+        (0.25, 0.03, None),  # a real overhead
+        (0.0, 0.0, None),  # no spread at all: nothing to call noise
+    ],
+)
+def test_a_noise_point_is_flagged(overhead, ratio_iqr, says):
+    from adaptbench.harness.records.schema import latency_noise
+
+    found = latency_noise({"overhead": overhead, "ratio_iqr": ratio_iqr})
+    assert found == says if says is None else says in found
+
+
+def test_the_latency_table_marks_noise_points():
+    from _records_util import latency_record
+
+    from adaptbench.harness.report.latency_table import NOISE_NOTE, latency_tables
+
+    noisy = {**latency_record("adapter_h", 1, 128, 30, 20), "ratio_iqr": 0.05}  # -33% "overhead"
+    clean = {**latency_record("adapter_h", 4, 128, 20, 26), "ratio_iqr": 0.02}  # +30%
+    (table,) = latency_tables([noisy, clean])
+    (row,) = [line for line in table.rows if line[0].startswith("AdapterH")]
+    cells = dict(zip(table.headers, row, strict=True))
+    assert "-33.3% n=1 (1 noise)" in cells["batch 1 / seq 128"] and "noise" not in cells["batch 4 / seq 128"]
+    assert NOISE_NOTE in table.notes

@@ -65,3 +65,38 @@ def test_no_records_no_figure(tmp_path):
     (tmp_path / "records").mkdir()
     with pytest.raises(ConfigError, match="support none"):
         main([str(tmp_path), "--out", str(tmp_path / "figures")])
+
+
+def two_task_records() -> list[dict]:
+    """Two tasks with a long metric name (a long y label); BitFit ran on the second task only."""
+    records = [
+        run_record(m, s, 0.5 + 0.1 * s, task="t1", metric="matthews_correlation")
+        for m in ("full", "lora")
+        for s in (1, 2)
+    ]
+    records += [
+        run_record(m, s, 0.6 + 0.1 * s, task="t2", metric="matthews_correlation")
+        for m in ("bitfit", "full", "lora")
+        for s in (1, 2)
+    ]
+    return records
+
+
+def test_a_method_keeps_its_colour_across_panels():
+    figure = score_vs_params(Results(two_task_records()))
+    first, second = figure.axes
+    colours = [{c.get_label(): c.lines[0].get_color() for c in ax.containers} for ax in (first, second)]
+    assert set(colours[0]) == {"FT", "LoRA"} and set(colours[1]) == {"BitFit", "FT", "LoRA"}
+    assert all(colours[0][label] == colours[1][label] for label in colours[0])
+    assert len(set(colours[1].values())) == 3
+
+
+def test_long_y_labels_stay_clear_of_the_next_panel():
+    figure = score_vs_params(Results(two_task_records()))
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    first, second = figure.axes
+    label = second.yaxis.label.get_window_extent(renderer)
+    left = first.get_tightbbox(renderer)  # the first panel with its ticks, labels and legend
+    assert len(second.get_ylabel()) > 40  # long enough to have overlapped
+    assert label.x0 >= left.x1

@@ -4,12 +4,11 @@ with the loss and metrics of a single process trained on the same global batch."
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+import torch.distributed
 
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.run.job import run
@@ -18,13 +17,13 @@ from conftest import REPO
 TINY = ["model=tiny-bert", "task=vader", "trainer=tiny", "method=lora", "device=cpu"]
 
 
-@pytest.mark.skipif(
-    shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="no torchrun"
-)
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without torch.distributed")
 def test_two_ranks_record_what_one_process_records(tmp_path):
-    torchrun = str(Path(sys.executable).parent / "torchrun")
+    # torchrun as `python -m torch.distributed.run`: this interpreter, not whichever one a copied venv's
+    # `torchrun` script names in its first line
+    torchrun = [sys.executable, "-m", "torch.distributed.run"]
     ranks = subprocess.run(
-        [torchrun, "--nproc_per_node=2", "-m", "adaptbench.harness.cli", "run", *TINY]
+        [*torchrun, "--nproc_per_node=2", "-m", "adaptbench.harness.cli", "run", *TINY]
         + ["trainer.batch_size=2", f"output_root={tmp_path / 'ddp'}"],
         cwd=REPO,
         capture_output=True,
@@ -36,6 +35,9 @@ def test_two_ranks_record_what_one_process_records(tmp_path):
     both = json.loads(path.read_text())
     one = run(compose_run_config([*TINY, "trainer.batch_size=4", f"output_root={tmp_path / 'one'}"]))
     assert both["train"]["steps"] == one["train"]["steps"] == 4
+    # the same global batch, yet another launch: recorded, and another hash, so neither run stands in for the other
+    assert both["config"]["world_size"] == 2 and "world_size" not in one["config"]
+    assert both["config_hash"] != one["config_hash"]
     # dropout draws differ between the ranks and the single process: close, not equal
     assert both["train"]["train_loss"] == pytest.approx(one["train"]["train_loss"], abs=0.05)
     assert [h["step"] for h in both["history"]] == [h["step"] for h in one["history"]]

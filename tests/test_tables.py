@@ -289,14 +289,33 @@ def test_table2_metrics_are_the_tasks_paper_metrics():
     assert glue == {t: m for t, m in GLUE_MAIN_METRIC.items() if t != "mnli_mm"}
 
 
-def test_csv_and_latex(sweep, capsys):
+def test_csv_cells_are_numbers_and_latex_renders_the_headers(sweep, capsys):
     main([str(sweep), "--format", "csv"])
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert rows[0] == ["Model", "Method", "|Θ|", "vader accuracy"]
-    assert ["minilm-l6", "FT", "22.71M", "0.9100 ±0.0265 n=3"] in rows
+    header = "vader accuracy"
+    assert rows[0] == ["model", "method", "params", header, f"{header} sd", f"{header} n", f"{header} failed"]
+    by_method = {row[1]: row for row in rows[1:]}
+    # every quantity its own cell, each one a number as Python reads it back (no "M", "±", "n=")
+    full = [float(cell) for cell in by_method["FT"][2:]]
+    assert full == [
+        22_713_216,
+        pytest.approx(statistics.median(SWEEP["full"])),
+        pytest.approx(statistics.stdev(SWEEP["full"])),
+        3,
+        0,
+    ]
+    assert by_method["AdapterH"][3:] == ["0.85", "", "1", "1"]  # one seed scored, one failed: no spread
     main([str(sweep), "--format", "latex"])
     latex = capsys.readouterr().out
     assert r"\begin{tabular}" in latex and r"0.9100 $\pm$0.0265 n=3" in latex
+    # |Θ| as one math group (a bare | is an em dash in LaTeX's text font), nothing escaped twice
+    assert "Model & Method & $|\\Theta|$ & vader accuracy \\\\" in latex.splitlines()
+
+
+def test_latex_escapes_once():
+    from adaptbench.harness.report.render import latex_escape
+
+    assert latex_escape("a\\b_{c} 5% |x| ±") == r"a\textbackslash{}b\_\{c\} 5\% \textbar{}x\textbar{} $\pm$"
 
 
 def test_bad_arguments_fail_in_one_line(tmp_path):

@@ -105,6 +105,11 @@ def check_group_choices(argv: Sequence[str]) -> None:
         group = override.key_or_group.lstrip("+~")
         if group not in GROUPS or override.is_delete():
             continue
+        if group == "experiment" and not (override.is_add() or override.is_force_add()):
+            # no default preset to override: Hydra would answer with a list of keys that contains experiment
+            raise ConfigError(
+                f"experiment is not in the default config; add the preset with +{override.input_line}"
+            )
         options = group_options(group)
         for value in override_values(override):
             if value not in options:
@@ -265,6 +270,32 @@ def check_method_settings(first_job: list[tuple[Override, str]], methods: list[s
                     f"{', '.join(sorted(keys)) or 'none'}); to set it only for the methods that take it, "
                     f"write ++{override.input_line}"
                 )
+
+
+def sweep_safe_overrides(argv: Sequence[str]) -> list[str]:
+    """The command line of a sweep with each plain ``<group>.<key>=…`` of a swept group as ``++<group>.<key>=…``.
+
+    Hydra composes a sweep's base config (its own, before any job) without the swept values, so with the
+    default choice of that group: ``-m task=sst2,mrpc task.data_dir=…`` fails there with "Key 'data_dir' is not
+    in struct" (the default task, vader, has no data folder) though every job's task has the key. The first job
+    has already been composed with the plain form (``check_run_overrides``: a typo still fails in one line), and
+    a later job whose choice lacks the key is refused by its own Config check, so ``++`` only lets the base
+    compose; each job's config, and so its hash, is the same as with the plain form."""
+    if "-m" not in argv and "--multirun" not in argv:
+        return list(argv)
+    parsed = {o.input_line: o for o in parse_overrides(argv)}
+    swept = {o.key_or_group for o in parsed.values() if o.key_or_group in GROUPS and o.is_sweep_override()}
+    overrides = set(override_arguments(argv))
+    rewritten = []
+    for token in argv:
+        override = parsed.get(token) if token in overrides else None
+        plain = override is not None and not (
+            override.is_add() or override.is_force_add() or override.is_delete()
+        )
+        if plain and "." in override.key_or_group and override.key_or_group.split(".")[0] in swept:
+            token = f"++{token}"
+        rewritten.append(token)
+    return rewritten
 
 
 def forced_method_settings(overrides: Sequence[str]) -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from transformers import PretrainedConfig, TrainingArguments
 from transformers.trainer_utils import SchedulerType
 
@@ -69,6 +69,8 @@ class TrainerConfig:
     eval_every: Any = "epoch"
     max_train_samples: Any = None
     max_eval_samples: Any = None
+    # optimizer steps between training-loss logs; None: min(50, max_steps), or 50 for a run by epochs
+    logging_steps: Any = None
     save_trainable: bool = True
     checkpoint: bool = False
     # transformers' gradient (activation) checkpointing: recompute activations in the backward pass
@@ -135,7 +137,7 @@ def validate_trainer(node: Any) -> TrainerConfig:
     every = trainer.eval_every
     if every != "epoch" and not (isinstance(every, int) and every > 0):
         raise bad_value("trainer.eval_every", every, "must be 'epoch' or a positive number of steps")
-    for key in ("max_train_samples", "max_eval_samples"):
+    for key in ("max_train_samples", "max_eval_samples", "logging_steps"):
         value = getattr(trainer, key)
         if value is not None and not (isinstance(value, int) and value > 0):
             raise bad_value(f"trainer.{key}", value, "must be null or a positive integer")
@@ -233,6 +235,22 @@ def settle_forced_settings(cfg: DictConfig) -> None:
             print(f"adaptbench: note: {note}", file=sys.stderr)  # stderr: stdout stays for dry runs' JSON
 
 
+def check_model_weights(model: DictConfig) -> None:
+    """A model preset names its weights: ``model=roberta-base model.hf_name=bert-base-uncased`` would train BERT
+    under RoBERTa's name, layout and architecture, and its record would say roberta-base. Refused: the same
+    weights from elsewhere are ``model.path=…``; another model is its own preset (``conf/model/<name>.yaml``)."""
+    preset = CONF_DIR / "model" / f"{model.name}.yaml"
+    if "hf_name" not in model or not preset.is_file():
+        return
+    own = OmegaConf.load(preset).get("hf_name")
+    if model.hf_name != own:
+        raise ConfigError(
+            f"model.hf_name={model.hf_name!r} is not model={str(model.name)!r}'s weights ({own!r}); load "
+            f"{model.name}'s weights from a folder with model.path=…, or use (or add) the model's own preset: "
+            f"model=<name>, conf/model/<name>.yaml"
+        )
+
+
 def validate(cfg: DictConfig) -> RunPlan:
     """Check the whole run config; raise ConfigError naming the bad key and value. First drops from ``cfg`` the
     force-added method settings its method lacks (``settle_forced_settings``), so the config hash never sees
@@ -248,8 +266,11 @@ def validate(cfg: DictConfig) -> RunPlan:
     lr_source = resolve_lr(trainer, cfg.method)
     method = load_method(cfg.method)
     task = load_task(cfg.task)
+    check_model_weights(cfg.model)
     layout = Layout.from_config(cfg.model.layout)
-    if not cfg.model.get("arch_source"):  # model=hub: the checkpoint's config.json, read by transformers as is
+    if not cfg.model.get(
+        "arch_source"
+    ):  # model=hub: the checkpoint's config.json, read by transformers as is
         check_arch_keys(cfg.model.get("arch"))
     arch = arch_config(cfg.model, task.kind, task.num_labels)
     method.validate(arch, layout)

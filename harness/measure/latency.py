@@ -33,6 +33,7 @@ from adaptbench.harness.config.tree import (
     parse_overrides,
     register_plugin_configs,
 )
+from adaptbench.harness.records.schema import latency_noise
 from adaptbench.harness.records.store import check_path_name
 
 # Config groups of conf/latency.yaml, and presets (+experiment=table1_latency); a run's task, trainer and logger
@@ -156,6 +157,12 @@ def main(argv: Sequence[str]) -> int:
             print(f"adaptbench: error: {err}", file=sys.stderr)
             sys.exit(2)
         print(json.dumps(record, default=str), flush=True)
+        if (noise := latency_noise(record)) is not None:  # more trials, or a quieter machine
+            print(
+                f"adaptbench: warning: {record['method']} batch {record['batch']} seq {record['seq']}: "
+                f"{noise}; raise latency.trials or measure on an idle machine",
+                file=sys.stderr,
+            )
 
     sys.argv = ["adaptbench latency", *argv]
     hydra_job()

@@ -34,6 +34,8 @@ def result_config(cfg: DictConfig | Mapping) -> dict:
     if isinstance(trainer, dict) and trainer.get("gradient_checkpointing") is False:
         # added after records existed: hashed only when on, so every earlier record keeps its hash
         del trainer["gradient_checkpointing"]
+    if isinstance(trainer, dict) and "logging_steps" in trainer and trainer["logging_steps"] is None:
+        del trainer["logging_steps"]  # likewise: at its default (min(50, max_steps)) every earlier hash holds
     model = plain.get("model")
     if isinstance(model, dict) and isinstance(model.get("layout"), dict):
         layout = {k: v for k, v in model["layout"].items() if k not in ARCHITECTURE_FACT_KEYS}

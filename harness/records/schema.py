@@ -232,6 +232,24 @@ class LatencyRecord(TypedDict):
 LATENCY_KIND = "latency"
 
 
+def latency_noise(point: Mapping[str, Any]) -> str | None:
+    """Why a latency point's overhead is noise, not a measurement (None when it is one): smaller than the
+    spread of its paired method/base ratios (IQR), or negative beyond it (an added module cannot speed the
+    forward pass up by more than the noise: contention from other processes did, as in a -33.8% "overhead")."""
+    overhead, spread = point.get("overhead"), point.get("ratio_iqr")
+    if not isinstance(overhead, (int, float)) or not isinstance(spread, (int, float)):
+        return None
+    if overhead < -spread:
+        return (
+            f"overhead {overhead:+.1%} is negative beyond the paired-ratio IQR {spread:.1%}: a noisy machine"
+        )
+    if abs(overhead) < spread:
+        return (
+            f"overhead {overhead:+.1%} is within the paired-ratio IQR {spread:.1%}: indistinguishable from 0"
+        )
+    return None
+
+
 def failure_record(cfg: Any, key: str, run_name: str, error: str, traceback: str | None = None) -> Record:
     """The record of a job that failed (``status: failed``, its one-line error, no ``best``), from its config: the
     one constructor of failure records, written by the runner and stood in by a sweep's summary for a job that

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from adaptbench.harness.records.schema import LATENCY_KIND, LatencyRecord
+from adaptbench.harness.records.schema import LATENCY_KIND, LatencyRecord, latency_noise
 from adaptbench.harness.report.paper import (
     PAPER_METHOD_ALIASES,
     latency_rows,
@@ -31,6 +31,10 @@ BASE_ROW = "base (FT / merged LoRA)"
 GPU_WORDS = ("nvidia", "cuda", "gpu", "tesla", "quadro", "geforce", "radeon", "instinct")
 
 
+NOISE_NOTE = (
+    "(k noise): k of the cell's points have an overhead within the spread (IQR) of their paired method/base "
+    "ratios, or negative beyond it: noise, not overhead (more latency.trials, or an idle machine)"
+)
 CPU_NOTE = (
     "a CPU's overhead differs from a GPU's: at batch 1 a GPU forward pass is bound by kernel launches, so the "
     "adapters' extra sequential layers cost the most there (the paper's +20-30%); a CPU pays for arithmetic, "
@@ -107,7 +111,9 @@ def _latency_cell(runs: Sequence[Mapping[str, Any]], paper_row: dict[str, str] |
         return "missing"
     ms = statistics.median(float(r["method_ms_median"]) for r in runs)
     overhead = statistics.median(float(r["overhead"]) for r in runs)
-    return f"{ms:.1f} ms {overhead:+.1%} n={len(runs)}" + _paper_latency_text(paper_row, True)
+    noisy = sum(latency_noise(r) is not None for r in runs)
+    flag = f" ({noisy} noise)" if noisy else ""  # see NOISE_NOTE
+    return f"{ms:.1f} ms {overhead:+.1%} n={len(runs)}{flag}" + _paper_latency_text(paper_row, True)
 
 
 def _latency_table(key: tuple, records: Sequence[Mapping[str, Any]]) -> TableText:
@@ -148,4 +154,6 @@ def _latency_table(key: tuple, records: Sequence[Mapping[str, Any]]) -> TableTex
     ]
     if not is_gpu(device):
         notes.append(CPU_NOTE)
+    if any(latency_noise(r) is not None for r in records):
+        notes.append(NOISE_NOTE)
     return TableText(f"latency: {model} forward pass", headers, lines, notes)

@@ -186,6 +186,15 @@ def headline_column(task: str, metric: str) -> Column:
     return Column(task, task, metric, digits=4)
 
 
+def in_table_units(task: str, scores: Mapping[str, float]) -> dict[str, float]:
+    """Scores in the unit the task's tables print them (the paper's), by each metric's column ``scale``:
+    ``adaptbench score`` then says BLEU 0-100 for E2E (a fraction in its records, as e2e-metrics writes it) and
+    for WebNLG/DART (0-100 in theirs) alike, the numbers of ``adaptbench table``."""
+    layout = layout_of_task(task)
+    scale = {c.metric: c.scale for c in (layout.columns if layout else ()) if c.task == task}
+    return {key: value * scale.get(key, 1.0) for key, value in scores.items()}
+
+
 def split_by_layout(
     records: Sequence[Mapping[str, Any]],
 ) -> list[tuple[TableLayout, list[Mapping[str, Any]]]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import textwrap
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ from adaptbench.harness.report.results import Results
 FORMATS = ("png", "svg")
 PANEL_SIZE = (4.2, 3.4)  # inches per panel
 MIN_WIDTH = 6.4  # inches: room for the figure title above a single panel
+YLABEL_WIDTH = 28  # characters a y-axis label line holds beside a 4.2-inch panel
 
 
 class Skip(Exception):
@@ -69,11 +71,28 @@ def series_label(row: Row, models: set[str]) -> str:
     return f"{name} ({paper_model(row.model)})" if len(models) > 1 else name
 
 
+def series_colours(labels: Sequence[str]) -> dict[str, Any]:
+    """One colour per series label for the whole figure (matplotlib's cycle restarts in every panel, so a
+    method present in only some panels changed colour from panel to panel)."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    palette = cycle if len(set(labels)) <= len(cycle) else list(plt.get_cmap("tab20").colors)
+    return {label: palette[i % len(palette)] for i, label in enumerate(sorted(set(labels)))}
+
+
+def set_ylabel(ax: Any, label: str) -> None:
+    """A long y label wrapped onto lines, so that it stays in its panel's margin, clear of the next panel."""
+    ax.set_ylabel(textwrap.fill(label, YLABEL_WIDTH))
+
+
 def panels(count: int) -> tuple[Figure, list[Any]]:
     columns = min(count, 3)
     rows = math.ceil(count / columns)
     figure, axes = plt.subplots(
-        rows, columns, figsize=(max(PANEL_SIZE[0] * columns, MIN_WIDTH), PANEL_SIZE[1] * rows), squeeze=False
+        rows,
+        columns,
+        figsize=(max(PANEL_SIZE[0] * columns, MIN_WIDTH), PANEL_SIZE[1] * rows),
+        squeeze=False,
+        layout="constrained",  # spaces panels by their labels' real extent (tight_layout let them overlap)
     )
     flat = list(axes.flat)
     for unused in flat[count:]:
@@ -94,27 +113,33 @@ def score_vs_params(results: Results) -> Figure:
     if not tasks:
         raise Skip("no complete run records with a score")
     figure, axes = panels(len(tasks))
-    for ax, (task, (ylabel, rows, agg)) in zip(axes, tasks.items(), strict=True):
-        models = {r.model for r in rows}
-        series: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-        for row in rows:
-            cell = row.cells[task]
-            if row.params:
-                series[series_label(row, models)].append((row.params, cell.value(agg), cell.spread or 0.0))
-        for label, points in sorted(series.items()):
-            points.sort()
-            xs, ys, errs = zip(*points, strict=True)
-            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label)
+    panel_series = {task: _params_series(rows, agg, task) for task, (_, rows, agg) in tasks.items()}
+    colours = series_colours([label for series in panel_series.values() for label in series])
+    for ax, (task, (ylabel, _, _)) in zip(axes, tasks.items(), strict=True):
+        for label, points in sorted(panel_series[task].items()):
+            xs, ys, errs = zip(*sorted(points), strict=True)
+            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label, color=colours[label])
         ax.set_xscale("log")
         ax.set_title(task)
         ax.set_xlabel("trainable parameters |Θ| (log scale)")
-        ax.set_ylabel(ylabel)
+        set_ylabel(ax, ylabel)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small")
     figure.suptitle(
         "Score vs trainable parameters (cf. the paper's Figure 2)\nbars: ±1 standard deviation over seeds"
     )
     return figure
+
+
+def _params_series(rows: Sequence[Row], agg: str, task: str) -> dict[str, list[tuple[float, float, float]]]:
+    """Per model × method: (|Θ|, score, spread) of each row with a parameter count."""
+    models = {r.model for r in rows}
+    series: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for row in rows:
+        cell = row.cells[task]
+        if row.params:
+            series[series_label(row, models)].append((row.params, cell.value(agg), cell.spread or 0.0))
+    return series
 
 
 def score_vs_rank(results: Results) -> Figure:
@@ -124,15 +149,17 @@ def score_vs_rank(results: Results) -> Figure:
     if not tasks:
         raise Skip("no method has records at more than one r (sweep method.r to plot it)")
     figure, axes = panels(len(tasks))
-    for ax, (task, (ylabel, rows, agg)) in zip(axes, tasks.items(), strict=True):
-        for label, points in sorted(_rank_series(rows, agg, task).items()):
+    panel_series = {task: _rank_series(rows, agg, task) for task, (_, rows, agg) in tasks.items()}
+    colours = series_colours([label for series in panel_series.values() for label in series])
+    for ax, (task, (ylabel, _, _)) in zip(axes, tasks.items(), strict=True):
+        for label, points in sorted(panel_series[task].items()):
             xs, ys, errs = zip(*sorted(points), strict=True)
-            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label)
+            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label, color=colours[label])
         ax.set_xscale("log", base=2)
-        plain_ticks(ax, [p[0] for points in _rank_series(rows, agg, task).values() for p in points])
+        plain_ticks(ax, [p[0] for points in panel_series[task].values() for p in points])
         ax.set_title(task)
         ax.set_xlabel("rank r (log scale)")
-        ax.set_ylabel(ylabel)
+        set_ylabel(ax, ylabel)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small")
     figure.suptitle("Score vs rank r (cf. the paper's Table 6)\nbars: ±1 standard deviation over seeds")
@@ -166,10 +193,12 @@ def latency_overhead(results: Results) -> Figure:
     devices = sorted({str(r["device"]) for r in latency})
     models = sorted({paper_model(r["model"]) for r in latency})
     figure, axes = panels(len(by_seq))
+    colours = series_colours([paper_method(method) for methods in by_seq.values() for method in methods])
     for ax, (seq, methods) in zip(axes, sorted(by_seq.items()), strict=True):
         for method, points in sorted(methods.items()):
             xs, ys = zip(*sorted(points), strict=True)
-            ax.plot(xs, ys, marker="o", label=paper_method(method))
+            label = paper_method(method)
+            ax.plot(xs, ys, marker="o", label=label, color=colours[label])
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set_xscale("log", base=2)
         plain_ticks(ax, [batch for points in methods.values() for batch, _ in points])
@@ -192,7 +221,8 @@ FIGURES: dict[str, Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, 
 
 
 def save(figure: Figure, out: Path, name: str) -> list[Path]:
-    figure.tight_layout()
+    if figure.get_layout_engine() is None:
+        figure.tight_layout()
     paths = [out / f"{name}.{form}" for form in FORMATS]
     for path in paths:
         figure.savefig(path, dpi=150)

@@ -48,14 +48,25 @@ def to_markdown(table: TableText) -> str:
     return "\n".join(out + ([""] + table.notes if table.notes else []))
 
 
+def csv_value(value: object) -> object:
+    """A CSV cell: a number unformatted (full precision: rounding is the reader's choice), None empty."""
+    if value is None:
+        return ""
+    return value if isinstance(value, (int, float)) else printable(str(value))
+
+
 def to_csv(table: TableText) -> str:
     """The cells only (the title and notes go to stderr, so the output stays one CSV table)."""
     for note in table.notes:
         print(f"# {note}", file=sys.stderr)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.headers)
-    writer.writerows(table.rows)
+    if table.data is not None:  # numbers as numbers: one quantity a column, an empty cell for none
+        writer.writerow([printable(h) for h in table.data.headers])
+        writer.writerows([csv_value(v) for v in row] for row in table.data.rows)
+    else:
+        writer.writerow(table.headers)
+        writer.writerows(table.rows)
     return buffer.getvalue().rstrip("\n")
 
 
@@ -68,6 +79,9 @@ LATEX_ESCAPES = {
     "$": r"\$",
     "{": r"\{",
     "}": r"\}",
+    # |Θ| as one math group: a bare "|" is an em dash in LaTeX's default (OT1) text font, not a bar
+    "|Θ|": r"$|\Theta|$",
+    "|": r"\textbar{}",
     "±": r"$\pm$",
     "Δ": r"$\Delta$",
     "Θ": r"$\Theta$",
@@ -76,10 +90,13 @@ LATEX_ESCAPES = {
 }
 
 
+LATEX_SPECIAL = re.compile("|".join(re.escape(raw) for raw in sorted(LATEX_ESCAPES, key=len, reverse=True)))
+
+
 def latex_escape(text: str) -> str:
-    for raw, escaped in LATEX_ESCAPES.items():
-        text = text.replace(raw, escaped)
-    return text
+    """One pass, longest match first: an escape's own braces and dollars are never escaped again (one replace
+    after another turned ``\\`` into ``\textbackslash\\{\\}`` and ``|Θ|`` into ``|$\\Theta$|``)."""
+    return LATEX_SPECIAL.sub(lambda m: LATEX_ESCAPES[m.group()], text)
 
 
 def to_latex(table: TableText) -> str:

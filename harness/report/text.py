@@ -6,6 +6,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from adaptbench.harness.report.data_table import AVERAGE_KEY, DataTable, data_table
 from adaptbench.harness.report.grid import Cell, Row
 from adaptbench.harness.report.layouts import Column, TableLayout
 from adaptbench.harness.report.paper import (
@@ -15,8 +16,6 @@ from adaptbench.harness.report.paper import (
     paper_model,
     read_paper_table,
 )
-
-AVERAGE_KEY = "avg_reported"
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -28,6 +27,8 @@ class TableText:
     headers: list[str]
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
+    # the same table as numbers, one quantity a column (what CSV writes); None: CSV writes the text cells
+    data: DataTable | None = None
 
 
 def fmt(value: float | None, digits: int) -> str:
@@ -131,7 +132,7 @@ def run_table(rows: Sequence[Row], layout: TableLayout, agg: str | None, compare
     title = f"{layout.title or layout.name}: {agg} over seeds (± = standard deviation over seeds, n = seeds)"
     if stood_in:
         title += f"; published numbers: {layout.paper_model}, ours: {', '.join(sorted(stood_in))}"
-    table = TableText(title, headers, lines, notes.lines())
+    table = TableText(title, headers, lines, notes.lines(), data_table(rows, layout, agg, published, compare))
     if stood_in:
         table.notes.append(
             f"[paper ...] is {layout.paper_model}'s published number; the paper has no rows of "

@@ -33,6 +33,7 @@ from adaptbench.harness.run.outcome import (
     in_sweep,
     keep_result,
     make_record,
+    note_refusal,
     one_line,
     publish,
     recover_result,
@@ -44,6 +45,7 @@ from adaptbench.harness.run.plan import (
     Built,
     Job,
     JobFailed,
+    JobRefused,
     RecordNotWritten,
     check_writable,
     job_label,
@@ -117,7 +119,7 @@ def run(cfg: DictConfig) -> Record | dict:
     except ConfigError as err:
         if not in_sweep():
             raise
-        raise JobFailed(write_failure(cfg, err), str(err)) from err
+        raise JobRefused(note_refusal(err), str(err)) from err
     if cfg.get("dry_run", False):
         return describe(job)
     if (done := already_done(job)) is not None:
@@ -141,11 +143,10 @@ def execute_logged(job: Job) -> Record:
         if not in_sweep():
             raise
         raise JobFailed(None, str(err)) from err
-    except ConfigError as err:  # bad data or a setting found bad only now: still one line, exit 2 alone
-        path = write_failure(job.cfg, err, job.key)
+    except ConfigError as err:  # bad data or a setting found bad only now: one line, exit 2 alone, no record
         if not in_sweep():
             raise
-        raise JobFailed(path, str(err)) from err
+        raise JobRefused(note_refusal(err), str(err)) from err
     except Exception as err:  # the traceback goes to a file; the CLI prints the one line
         raise JobFailed(write_failure(job.cfg, err, job.key), one_line(err)) from err
     finally:

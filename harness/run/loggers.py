@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from adaptbench.harness.records.wandb import flat_config, run_group, run_summary
+from adaptbench.harness.run.console import is_verbose
 
 
 class NullLogger:
@@ -42,6 +43,8 @@ class WandbLogger(NullLogger):
     def __init__(
         self, cfg: DictConfig, run_name: str, lr: float | None = None, params: int | None = None
     ) -> None:
+        if not is_verbose():  # wandb's own banner, sync hints and run summary: 30+ console lines a job
+            os.environ.setdefault("WANDB_SILENT", "true")
         import wandb
 
         node = cfg.logger
@@ -60,6 +63,7 @@ class WandbLogger(NullLogger):
             config=flat_config(cfg, lr, params),
             dir=str(cfg.output_root),
             reinit="finish_previous",
+            settings=wandb.Settings(silent=not is_verbose()),
         )
 
     def log(self, metrics: Mapping[str, Any], step: int) -> None:

@@ -220,6 +220,22 @@ def one_line(err: BaseException) -> str:
     return first if isinstance(err, ConfigError) else f"{type(err).__name__}: {first}".rstrip(": ")
 
 
+def note_refusal(err: ConfigError) -> Path | None:
+    """A sweep job's config or data mistake, as one line in ``error.txt`` of its Hydra job folder (where the
+    sweep's summary points for a job without a record); None outside a Hydra job or where it cannot be written."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    path = Path(HydraConfig.get().runtime.output_dir) / "error.txt"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"ConfigError: {one_line(err)}\n", encoding="utf-8")
+    except OSError:
+        return None
+    return path
+
+
 def write_failure(cfg: DictConfig, err: BaseException, key: str | None = None) -> Path | None:
     """Write a failure record (``status: failed``, the one-line error, the traceback's file) where the job's
     record goes; None when the config cannot even name that place. Resume retries a failed job."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.config.tree import parse_overrides
@@ -34,6 +34,13 @@ class JobFailed(RuntimeError):
         super().__init__(message)
         self.record_path = record_path
         self.message = message
+
+
+class JobRefused(JobFailed):
+    """A job of a sweep stopped by a config or data mistake (a ConfigError: fp16 on a CPU, a missing data folder)
+    before it trained. It writes no failure record, which would show as a failed cell in every later table of
+    the output root; its one line goes to ``error.txt`` in the sweep's job folder (``record_path`` is that
+    file, None where there is none) and the sweep's summary counts it as failed."""
 
 
 class RecordNotWritten(ConfigError):
@@ -106,9 +113,28 @@ def command_line_method_settings(cfg: DictConfig) -> list[tuple[str, Any]]:
     return settings
 
 
+def launch_world_size() -> int:
+    """The number of processes the launcher started (torchrun and accelerate set ``WORLD_SIZE``), 1 alone."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def record_world_size(cfg: DictConfig) -> None:
+    """Put the launch's world size into the job's config when above 1: the global batch is ``world_size`` times
+    the per-process one, so a 2-process record is another result (another hash) than a 1-process one, and its
+    record says so (``config.world_size``). Absent at 1, so every single-process record keeps its hash."""
+    world_size = launch_world_size()
+    if world_size > 1:
+        with open_dict(cfg):
+            cfg.world_size = world_size
+
+
 def plan_job(cfg: DictConfig) -> Job:
     """Validate the config (before any model is built) and place its record."""
     plan = validate(cfg)
+    record_world_size(cfg)
     key = config_hash(cfg, upstream=plan.init_from.key if plan.init_from else None)
     return Job(cfg=cfg, plan=plan, key=key, path=record_path(cfg, key))
 

@@ -150,10 +150,17 @@ class EvalTracker(TrainerCallback):
         logs: dict | None = None,
         **kwargs: Any,
     ) -> None:
-        if logs:
-            self.logger.log(
-                {f"train/{k}": v for k, v in logs.items() if isinstance(v, (int, float))}, state.global_step
-            )
+        if logs:  # each logging step's loss, lr and grad norm; not the Trainer's end-of-training throughput
+            kept = {k: v for k, v in logs.items() if isinstance(v, (int, float)) and k not in TRAINER_TOTALS}
+            if kept:
+                self.logger.log({f"train/{k}": v for k, v in kept.items()}, state.global_step)
+
+
+# The Trainer's own end-of-training figures: the record's (and so the W&B summary's) train_* numbers replace
+# them (its samples/s counts the epochs it planned, not the samples seen), so a run shows one of each.
+TRAINER_TOTALS = frozenset(
+    {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "train_loss"}
+)
 
 
 def wait_for_rank_zero() -> None:
@@ -192,6 +199,13 @@ def checkpointing_argument(enabled: bool) -> dict[str, bool]:
     return {name: enabled}
 
 
+def logging_interval(trainer: TrainerConfig) -> int:
+    """``trainer.logging_steps``, else the interval runs have always logged at: min(50, max_steps), 50 by epochs."""
+    if trainer.logging_steps is not None:
+        return int(trainer.logging_steps)
+    return max(1, min(50, trainer.max_steps if trainer.max_steps > 0 else 50))
+
+
 def training_arguments(
     trainer: TrainerConfig, out_dir: Path, seed: int, device: torch.device
 ) -> TrainingArguments:
@@ -223,7 +237,7 @@ def training_arguments(
         save_total_limit=CHECKPOINTS_KEPT,
         save_only_model=False,
         logging_strategy="steps",
-        logging_steps=max(1, min(50, trainer.max_steps if trainer.max_steps > 0 else 50)),
+        logging_steps=logging_interval(trainer),
         logging_nan_inf_filter=False,  # a diverged run's loss is reported as it is
         report_to="none",
         seed=seed,
