@@ -34,6 +34,14 @@ def result_config(cfg: DictConfig | Mapping) -> dict:
     if isinstance(trainer, dict) and trainer.get("gradient_checkpointing") is False:
         # added after records existed: hashed only when on, so every earlier record keeps its hash
         del trainer["gradient_checkpointing"]
+    task = plain.get("task")
+    if isinstance(task, dict):
+        # added after records existed: hashed only when they change what runs (head_bias_init=zero is how every
+        # earlier record's head started; no selection is how every earlier record picked its epoch)
+        if task.get("head_bias_init") == "zero":
+            del task["head_bias_init"]
+        if task.get("selection", 0) is None:
+            del task["selection"]
     model = plain.get("model")
     if isinstance(model, dict) and isinstance(model.get("layout"), dict):
         layout = {k: v for k, v in model["layout"].items() if k not in ARCHITECTURE_FACT_KEYS}
