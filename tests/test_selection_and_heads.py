@@ -43,9 +43,11 @@ def write_sst2(folder: Path, n_train: int, n_dev: int) -> Path:
     return folder
 
 
-def tiny(task: str, data: Path, out: Path, *extra: str) -> list[str]:
+def tiny(
+    task: str, data: Path, out: Path, *extra: str, method: str = "bitfit", model: str = "tiny-bert"
+) -> list[str]:
     return [
-        "model=tiny-bert", "method=bitfit", f"task={task}", f"task.data_dir={data}", "trainer=tiny",
+        f"model={model}", f"method={method}", f"task={task}", f"task.data_dir={data}", "trainer=tiny",
         "trainer.max_train_samples=null", "trainer.max_eval_samples=null", f"output_root={out}", *extra,
     ]  # fmt: skip
 
