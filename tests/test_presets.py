@@ -190,7 +190,25 @@ OTHER_PRESET_CASES = {
     "table5_weight_types": "test_table5_rows_adapt_the_same_number_of_parameters",
     "table6_rank": "test_every_cell_matches_appendix_d",
     "cpu_glue_minilm": "test_cpu_reproduction.py",
+    "claims_minilm": "test_claims_minilm_selects_on_heldout_rows_and_has_the_probe_row",
 }
+
+
+def test_claims_minilm_selects_on_heldout_rows_and_has_the_probe_row():
+    """Issue 20's sweep: every job holds out the same 256 training rows, STS-B's head starts at the label mean,
+    the probe row is mean-pooled, CoLA and RTE train on their whole sets for 3 epochs, and no cell sets a rate
+    (results/claims_minilm/run.sh searches it)."""
+    from adaptbench.harness.config.tree import compose_run_config
+
+    for method in ("full", "lora", "linear_probe"):
+        for task in ("sst2", "stsb", "rte", "cola"):
+            cfg = compose_run_config(["+experiment=claims_minilm", f"method={method}", f"task={task}"])
+            assert dict(cfg.task.selection) == {"heldout": 256, "seed": 0}
+            assert cfg.task.get("head_bias_init") == ("label_mean" if task == "stsb" else None)
+            assert cfg.trainer.lr is None
+            whole = task in ("rte", "cola")
+            assert (cfg.trainer.max_train_samples, cfg.trainer.epochs) == ((None, 3) if whole else (768, 2))
+            assert cfg.method.get("pooling") == ("mean" if method == "linear_probe" else None)
 
 
 def test_the_preset_case_tables_are_what_conf_holds():
