@@ -1,11 +1,23 @@
-"""Baselines that add nothing and only choose what trains: full fine-tuning, FT^Top2, BitFit."""
+"""Baselines that add nothing and only choose what trains: full fine-tuning, FT^Top2, BitFit, and the frozen
+model's linear probe (only the task head trains)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+import torch
 from torch import nn
 from transformers import PretrainedConfig
 
-from adaptbench.harness.api import Layout, Method, bad_value, head_parameter_names, register_method
+from adaptbench.harness.api import (
+    Layout,
+    Method,
+    bad_choice,
+    bad_value,
+    head_parameter_names,
+    register_method,
+)
 from adaptbench.methods._common import meta_model, n_layers
 
 
@@ -64,3 +76,58 @@ class BitFit(Method):
 
     def formula_params(self, arch: PretrainedConfig, layout: Layout) -> int:
         return _numel(p for n, p in meta_model(arch).base_model.named_parameters() if is_bias(n))
+
+
+POOLINGS = ("head", "mean")
+
+
+@dataclass
+class ProbeConfig:
+    # head: the features the model's own head reads (BERT: its pooler on [CLS]); mean: the attention-masked mean of
+    # the last block's outputs, put at the first position, where encoder heads read (BERT's frozen pooler, then
+    # the head)
+    pooling: str = "head"
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise bad_choice("method.pooling", self.pooling, POOLINGS)
+
+
+@register_method("linear_probe")
+class LinearProbe(Method):
+    """The frozen model's own score: nothing of the pretrained model trains (|Θ| = 0), only the task head, on
+    the frozen features. A table's reference row: a method above it adapted the model, not just the head."""
+
+    Config = ProbeConfig
+
+    def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
+        if self.cfg.pooling == "mean" and layout.decoder:
+            raise bad_value("method.pooling", "mean", "a decoder's head reads the last token, not the first")
+
+    def apply(self, model: nn.Module, layout: Layout) -> None:
+        if self.cfg.pooling == "mean":
+            mean_at_first_position(model, list(layout.block_list(model))[-1])
+
+    def formula_params(self, arch: PretrainedConfig, layout: Layout) -> int:
+        return 0
+
+
+def mean_at_first_position(model: nn.Module, last_block: nn.Module) -> None:
+    """Hooks: the model's ``attention_mask`` is kept as it is called; the last block's output at position 0
+    becomes the masked mean over the positions, so a head that reads the first token reads the mean."""
+    seen: dict[str, torch.Tensor | None] = {}
+
+    def keep_mask(module: nn.Module, args: tuple, kwargs: dict) -> None:
+        seen["mask"] = kwargs.get("attention_mask")
+
+    def pool(module: nn.Module, args: tuple, output: Any) -> Any:
+        hidden = output[0] if isinstance(output, tuple) else output
+        mask = seen.get("mask")
+        weights = torch.ones(hidden.shape[:2], device=hidden.device) if mask is None else mask
+        weights = weights.to(hidden.dtype)[..., None]
+        mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+        pooled = torch.cat([mean[:, None], hidden[:, 1:]], dim=1)
+        return (pooled, *output[1:]) if isinstance(output, tuple) else pooled
+
+    model.register_forward_pre_hook(keep_mask, with_kwargs=True)
+    last_block.register_forward_hook(pool)

@@ -25,6 +25,8 @@ METHOD_CASES: dict[str, tuple[str, ...]] = {
     "full": (),
     "fttop2": (),
     "bitfit": (),
+    # the frozen model's probe (only the head trains); the head's own features, so decoders take it too
+    "linear_probe": ("method.pooling=head",),
     "prefix_embed": ("method.prefix_len=2", "method.infix_len=1"),
     "prefix_layer": ("method.prefix_len=2", "method.infix_len=1"),
     "adapter_h": ("method.r=4",),

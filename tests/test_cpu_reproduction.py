@@ -226,3 +226,38 @@ def test_amplification_of_committed_lora_runs_gives_the_committed_numbers(
     # what the paper's Table 7 reads: ΔW's own directions are weaker in W than W's top directions, and
     # stronger than a random subspace's
     assert numbers["projected_on_random"] < numbers["projected_on_delta"] < numbers["projected_on_w"]
+
+
+# --------------------------------------------------------------------------------------------- README
+README = RESULTS / "README.md"
+
+
+def markdown_rows(text: str) -> list[list[str]]:
+    """The cells of every markdown table row in ``text`` (separator rows left out)."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("|") and not set(line) <= set("|-: "):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
+    return rows
+
+
+def test_readme_table_numbers_are_the_records(records: list[Mapping[str, Any]]) -> None:
+    """Every cell of the README's table is table.md's cell of the same row and task (table.md re-renders from
+    the records above), and the README's generated parts are what the records give now."""
+    from adaptbench.harness.report.readme import generated_parts
+
+    text = README.read_text(encoding="utf-8")
+    parts = generated_parts(text, records)
+    assert "table" in parts, "results/cpu_glue_minilm/README.md has no generated table part"
+    for name, (written, generated) in parts.items():
+        assert written == generated, (
+            f"README part {name!r} is stale: run python -m adaptbench.harness.report.readme results/cpu_glue_minilm"
+        )
+    header, *rows = markdown_rows(parts["table"][0])
+    full_header, *full_rows = markdown_rows(TABLE.read_text(encoding="utf-8"))
+    ours = {row[1]: dict(zip(full_header, row, strict=True)) for row in full_rows if row[0] == "minilm-l6"}
+    assert {row[0] for row in rows} == set(ours)
+    for row in rows:
+        for column, cell in zip(header, row, strict=True):
+            expected = ours[row[0]]["Method" if column == "Method" else column]
+            assert cell == expected.removesuffix(" [paper -]"), (row[0], column)

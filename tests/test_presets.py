@@ -195,6 +195,7 @@ OTHER_PRESET_CASES = {
     "table5_open": "test_presets_open.py::test_table5_open_rows_are_table5s",
     "table6_open": "test_presets_open.py::test_table6_open_rows_are_table6s",
     "table15_open": "test_presets_open.py::test_table15_open_sweeps_lora_with_each_prefix",
+    "claims_minilm": "test_claims_minilm_selects_on_heldout_rows_and_has_the_probe_row",
 }
 # Presets on a decoder the user names (the paper's GPT-3 tables): their cells hold every setting (a row file
 # per model cannot exist), and offline they compose on this stand-in for their default, SmolLM2-360M
@@ -203,6 +204,23 @@ OFFLINE_DECODER = "tiny-llama"
 # wide enough for Table 6's r = 64 on every target (k and v are 128 / 4 heads x 2 kv-heads = 64 wide): the rank check
 # refuses r > min(d_in, d_out), as it would a model too small for the preset
 OFFLINE_DECODER_WIDTH = ("model.arch.hidden_size=128", "model.arch.intermediate_size=256")
+
+
+def test_claims_minilm_selects_on_heldout_rows_and_has_the_probe_row():
+    """Issue 20's sweep: every job holds out the same 256 training rows, STS-B's head starts at the label mean,
+    the probe row is mean-pooled, CoLA and RTE train on their whole sets for 3 epochs, and no cell sets a rate
+    (results/claims_minilm/run.sh searches it)."""
+    from adaptbench.harness.config.tree import compose_run_config
+
+    for method in ("full", "lora", "linear_probe"):
+        for task in ("sst2", "stsb", "rte", "cola"):
+            cfg = compose_run_config(["+experiment=claims_minilm", f"method={method}", f"task={task}"])
+            assert dict(cfg.task.selection) == {"heldout": 256, "seed": 0}
+            assert cfg.task.get("head_bias_init") == ("label_mean" if task == "stsb" else None)
+            assert cfg.trainer.lr is None
+            whole = task in ("rte", "cola")
+            assert (cfg.trainer.max_train_samples, cfg.trainer.epochs) == ((None, 3) if whole else (768, 2))
+            assert cfg.method.get("pooling") == ("mean" if method == "linear_probe" else None)
 
 
 def test_the_preset_case_tables_are_what_conf_holds():

@@ -221,6 +221,7 @@ def test_params_layout_gpt2_medium_beside_the_paper():
         "LoRA",
         "LoRA+PE",
         "LoRA+PL",
+        "Probe",
     }
 
 

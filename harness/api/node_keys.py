@@ -12,3 +12,7 @@ LABEL_KEYS = (
 )  # the method's name in the paper's tables: changes no result, so it is not hashed
 HARNESS_KEYS = NAME_KEYS + DEFAULT_KEYS + LABEL_KEYS  # read by the harness, never passed to the plugin
 NAMING_KEYS = NAME_KEYS + LABEL_KEYS  # name the node rather than set it: never offered as "valid keys"
+# The keys a task YAML node may carry that the harness reads, not the task plugin: how the regression head starts
+# (``head_bias_init``) and the held-out part of the training data that picks the best epoch (``selection``);
+# checked by ``harness.config.task_keys``.
+TASK_HARNESS_KEYS = ("head_bias_init", "selection")

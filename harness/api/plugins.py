@@ -21,7 +21,7 @@ from transformers import DataCollatorWithPadding, PretrainedConfig, PreTrainedTo
 
 from adaptbench.harness.api.errors import ConfigError, bad_value
 from adaptbench.harness.api.layout import Layout
-from adaptbench.harness.api.node_keys import HARNESS_KEYS
+from adaptbench.harness.api.node_keys import HARNESS_KEYS, TASK_HARNESS_KEYS
 
 
 def typed_config(config_class: type, values: Mapping, group: str, skip: tuple[str, ...] = ()) -> Any:
@@ -84,6 +84,8 @@ class Plugin(ABC):
     name: ClassVar[str]
     Config: ClassVar[type] = NoConfig
     group: ClassVar[str]
+    # node keys read by the harness rather than the plugin (never passed to ``Config``)
+    harness_keys: ClassVar[tuple[str, ...]] = HARNESS_KEYS
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -91,7 +93,7 @@ class Plugin(ABC):
     @classmethod
     def from_config(cls, values: Mapping) -> Plugin:
         """Build from the YAML node ``method`` / ``task`` (validated against ``Config``)."""
-        return cls(typed_config(cls.Config, values, cls.group, skip=HARNESS_KEYS))
+        return cls(typed_config(cls.Config, values, cls.group, skip=cls.harness_keys))
 
 
 class Method(Plugin):
@@ -157,6 +159,7 @@ class Task(Plugin):
     """
 
     group = "task"
+    harness_keys = HARNESS_KEYS + TASK_HARNESS_KEYS
     kind: ClassVar[str] = "classification"
     metric_for_best: ClassVar[str] = "accuracy"
     greater_is_better: ClassVar[bool] = True

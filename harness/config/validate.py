@@ -26,6 +26,7 @@ from adaptbench.harness.api.registry import METHODS
 from adaptbench.harness.config.arch_keys import check_arch_keys
 from adaptbench.harness.config.hub import fill_hub_model
 from adaptbench.harness.config.init_from import InitSource, init_source
+from adaptbench.harness.config.task_keys import TaskSettings, task_settings
 from adaptbench.harness.config.tree import CONF_DIR, forced_method_settings, group_options
 from adaptbench.harness.config.types import requirement_unmet
 from adaptbench.harness.records.store import check_path_name
@@ -95,6 +96,8 @@ class RunPlan:
     lr_source: str = "trainer.lr"
     # trained method tensors to start from (``init_from``: the paper's MNLI-adapted start for MRPC/RTE/STS-B)
     init_from: InitSource | None = None
+    # the harness's own task settings: the regression head's start, the held-out selection split
+    settings: TaskSettings = field(default_factory=TaskSettings)
 
 
 def resolve_lr(trainer: TrainerConfig, method_node: Any) -> str:
@@ -276,6 +279,7 @@ def validate(cfg: DictConfig) -> RunPlan:
     method.validate(arch, layout)
     check_positions(arch, layout, method.input_length(trainer.max_seq_len))
     task.validate()
+    settings = task_settings(cfg, task)
     init_from = cfg.get("init_from")
     return RunPlan(
         method=method,
@@ -284,4 +288,5 @@ def validate(cfg: DictConfig) -> RunPlan:
         layout=layout,
         lr_source=lr_source,
         init_from=None if init_from is None else init_source(init_from, cfg.model.name, cfg.method.name),
+        settings=settings,
     )

@@ -19,6 +19,17 @@ NON_RESULT_TRAINER_KEYS = ("eval_batch_size", "save_trainable", "checkpoint")
 ARCHITECTURE_FACT_KEYS = ("decoder", "absolute_positions", "positions_after_padding")
 
 
+# Settings added after records existed, hashed only when they differ from the value every earlier record ran
+# with, so those records keep their hashes: no gradient checkpointing, the logging interval min(50, max_steps),
+# a regression head starting at zero, the best epoch picked on the dev set (no held-out selection).
+UNHASHED_DEFAULTS: dict[tuple[str, str], object] = {
+    ("trainer", "gradient_checkpointing"): False,
+    ("trainer", "logging_steps"): None,
+    ("task", "head_bias_init"): "zero",
+    ("task", "selection"): None,
+}
+
+
 def result_config(cfg: DictConfig | Mapping) -> dict:
     """The resolved config minus the keys that do not change the result."""
     plain = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
@@ -30,12 +41,15 @@ def result_config(cfg: DictConfig | Mapping) -> dict:
     for section, dropped in (("trainer", NON_RESULT_TRAINER_KEYS), ("method", LABEL_KEYS)):
         if isinstance(plain.get(section), dict):
             plain[section] = {k: v for k, v in plain[section].items() if k not in dropped}
-    trainer = plain.get("trainer")
-    if isinstance(trainer, dict) and trainer.get("gradient_checkpointing") is False:
-        # added after records existed: hashed only when on, so every earlier record keeps its hash
-        del trainer["gradient_checkpointing"]
-    if isinstance(trainer, dict) and "logging_steps" in trainer and trainer["logging_steps"] is None:
-        del trainer["logging_steps"]  # likewise: at its default (min(50, max_steps)) every earlier hash holds
+    for (section, key), default in UNHASHED_DEFAULTS.items():
+        node = plain.get(section)
+        if (
+            isinstance(node, dict)
+            and key in node
+            and node[key] == default
+            and type(node[key]) is type(default)
+        ):
+            del node[key]
     model = plain.get("model")
     if isinstance(model, dict) and isinstance(model.get("layout"), dict):
         layout = {k: v for k, v in model["layout"].items() if k not in ARCHITECTURE_FACT_KEYS}

@@ -88,6 +88,9 @@ class Record(_RecordKeys, total=False):
     provenance: dict[str, Any]
     # direction of ``metric_for_best`` (see ``selection_value``)
     greater_is_better: bool
+    # the metric that picked ``best`` when it is not ``metric_for_best``: ``selection_<metric>``, the held-out part
+    # of the training data (``task.selection``); ``metric_for_best`` is then the dev score reported at that epoch
+    selected_by: str
     # a diverged run: the optimizer step whose training loss was not finite
     diverged_at_step: int
     # a failed run: the one-line error and the file holding its traceback
@@ -188,10 +191,12 @@ def is_complete(record: Mapping[str, Any]) -> bool:
 
 
 def selection_value(record: Mapping[str, Any]) -> float:
-    """The number a hyperparameter search maximises: the best evaluation's ``metric_for_best``, negated when
+    """The number a hyperparameter search maximises: the best evaluation's ``selected_by`` (the held-out split's
+    metric, never the reported dev score, when ``task.selection`` is on) else its ``metric_for_best``, negated when
     lower is better (``greater_is_better`` false), so larger is always better; -inf for a diverged run or one
     without that metric."""
-    value = ((record.get("best") or {}).get("metrics") or {}).get(record.get("metric_for_best", ""))
+    metric = record.get("selected_by") or record.get("metric_for_best", "")
+    value = ((record.get("best") or {}).get("metrics") or {}).get(metric)
     if record.get("status") != "complete" or not isinstance(value, (int, float)) or not math.isfinite(value):
         return float("-inf")
     return float(value) if record.get("greater_is_better", True) else -float(value)

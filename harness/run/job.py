@@ -26,6 +26,7 @@ from adaptbench.harness.api.plugins import adapt
 from adaptbench.harness.records.schema import Record
 from adaptbench.harness.run.console import close_job_log, job_log, say
 from adaptbench.harness.run.data import prepare_data
+from adaptbench.harness.run.heads import init_head_bias
 from adaptbench.harness.run.locks import job_lock
 from adaptbench.harness.run.loggers import is_main_rank, open_logger
 from adaptbench.harness.run.outcome import (
@@ -79,6 +80,7 @@ def build(job: Job) -> Built:
     adapt(model, plan.method, plan.layout)
     if plan.init_from is not None:
         load_trainable(model, plan.init_from.path, include_head=False)
+    init_head_bias(model, data["train"], plan.settings.head_bias_init, plan.task.num_labels)
     counts = parameter_report(model, plan.method, arch, plan.layout)
     model.to(device)
     if device.type == "cuda":

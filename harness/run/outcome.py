@@ -127,6 +127,8 @@ def make_record(job: Job, built: Built, trained: Trained, wall_seconds: float) -
         ),
         config=OmegaConf.to_container(cfg, resolve=True),
     )
+    if plan.settings.selection is not None:
+        record["selected_by"] = plan.settings.best_metric(plan.task.metric_for_best)
     if trained.diverged_at_step is not None:
         record["diverged_at_step"] = trained.diverged_at_step
     return record

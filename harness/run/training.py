@@ -37,7 +37,8 @@ class EvalTracker(TrainerCallback):
         self.evaluate = evaluate
         self.state_file = state_file
         self.every = plan.trainer.eval_every
-        self.metric = plan.task.metric_for_best
+        # the held-out selection split's metric when task.selection is on: the dev set is then only reported
+        self.metric = plan.settings.best_metric(plan.task.metric_for_best)
         self.greater = plan.task.greater_is_better
         self.save_to = save_to
         self.logger = logger

@@ -11,6 +11,8 @@ adaptbench run -m +experiment=cpu_glue_minilm output_root="$out"
 # Section 7's rank comparison: LoRA r = 64 on SST-2, seeds 1 and 2 (the r = 8 runs are in the grid)
 adaptbench run -m +experiment=cpu_glue_minilm method=lora task=sst2 seed=1,2 method.r=64 output_root="$out"
 adaptbench table "$out" --compare paper --out "$out/table.md"
+# the README's table (between its "generated" markers) from the same records
+[ -f "$out/README.md" ] && python -m adaptbench.harness.report.readme "$out"
 adaptbench plot "$out" --out "$out/plots"
 
 # Section 7 on those runs: the record of LoRA on SST-2 at rank $1, seed $2
