@@ -11,6 +11,7 @@ from torch import nn
 from transformers import PretrainedConfig
 
 from adaptbench.harness.api import (
+    ConfigError,
     Layout,
     Method,
     bad_choice,
@@ -103,6 +104,12 @@ class LinearProbe(Method):
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         if self.cfg.pooling == "mean" and layout.decoder:
             raise bad_value("method.pooling", "mean", "a decoder's head reads the last token, not the first")
+        if any(name.endswith(("ForCausalLM", "LMHeadModel")) for name in arch.architectures or ()):
+            # a generation task keeps the pretrained LM head: a probe would train nothing at all
+            raise ConfigError(
+                "method=linear_probe trains only a new task head; a generation task has none (choose a "
+                "classification or regression task)"
+            )
 
     def apply(self, model: nn.Module, layout: Layout) -> None:
         if self.cfg.pooling == "mean":

@@ -61,7 +61,10 @@ NOT_SUPPORTED: dict[str, set[str]] = {
     "peft_lokr": {"tiny-gpt2"},
     "peft_oft": {"tiny-gpt2"},
     "peft_boft": {"tiny-gpt2"},
+    "linear_probe": {"tiny-gpt2"},  # a causal LM has no new head to probe with
 }
+# the one-line refusal each unsupported pair gives (PEFT's, turned into one line, or the plugin's own)
+REFUSAL = {"linear_probe": "trains only a new task head; a generation task has none"}
 KIND = {"tiny-gpt2": "generation"}
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _methods_util import METHOD_CASES, NOT_SUPPORTED, batch, build, logits, method_batch
+from _methods_util import METHOD_CASES, NOT_SUPPORTED, REFUSAL, batch, build, logits, method_batch
 from omegaconf import OmegaConf
 
 from adaptbench.harness.api.accounting import parameter_report
@@ -48,7 +48,7 @@ def test_method_case_table_lists_every_registered_method() -> None:
 def test_method_contract(model_name: str, method_name: str) -> None:
     overrides = METHOD_CASES[method_name]
     if model_name in NOT_SUPPORTED.get(method_name, ()):
-        with pytest.raises(ConfigError, match="cannot adapt model type"):
+        with pytest.raises(ConfigError, match=REFUSAL.get(method_name, "cannot adapt model type")):
             build(model_name, method_name, overrides, seed=3)
         return
     model, method, layout, cfg = build(model_name, method_name, overrides, seed=3)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from adaptbench.harness.api.errors import ConfigError
+from adaptbench.harness.config.task_keys import TaskSettings
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.records.hashing import config_hash
 from adaptbench.harness.records.store import artifacts_dir, write_json_atomic
@@ -100,6 +101,7 @@ def test_eval_tracker_keeps_the_best_evaluation(greater: bool, expected_step: in
     plan = SimpleNamespace(
         trainer=SimpleNamespace(eval_every=1),
         task=SimpleNamespace(metric_for_best="m", greater_is_better=greater),
+        settings=TaskSettings(),  # no held-out selection: the best evaluation is picked on "m"
     )
     logged = []
     tracker = EvalTracker(
