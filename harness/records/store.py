@@ -128,19 +128,24 @@ def json_bytes(payload: Mapping[str, Any]) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
-def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write to a temp file in the same folder, fsync, then rename: readers never see half a record. Strict
-    JSON: non-finite numbers are written as null."""
+def write_bytes_atomic(path: Path, payload: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: readers never see half a file, and a kill
+    mid-write leaves the previous one whole."""
     fd, tmp = atomic_file(path)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(json_bytes(payload))
+            handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
+    """A record (or any JSON file of a run) written atomically; strict JSON: non-finite numbers become null."""
+    write_bytes_atomic(path, json_bytes(payload))
 
 
 def read_record(path: str | Path) -> Record:

@@ -6,7 +6,6 @@ small and is loaded onto a freshly built model adapted with the same method.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 from adaptbench.harness.api.errors import ConfigError, bad_data
 from adaptbench.harness.api.plugins import head_parameter_names
 from adaptbench.harness.records.files import safetensors_problem
-from adaptbench.harness.records.store import atomic_file
+from adaptbench.harness.records.store import write_bytes_atomic
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -28,16 +27,7 @@ def save_trainable(model: nn.Module, path: str | Path) -> None:
     """Write the trainable parameters of an adapted model to a safetensors file."""
     tensors = {n: p.detach().to("cpu").contiguous() for n, p in trainable_state(model).items()}
     payload = save(tensors, metadata={"format": "pt", "content": "adaptbench trainable parameters"})
-    fd, tmp = atomic_file(Path(path))  # renamed into place: a kill mid-save leaves the previous file whole
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(Path(path), payload)  # a kill mid-save leaves the previous file whole
 
 
 def _names(keys: list[str]) -> str:
