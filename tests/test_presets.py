@@ -196,6 +196,10 @@ OTHER_PRESET_CASES = {
     "table6_open": "test_presets_open.py::test_table6_open_rows_are_table6s",
     "table15_open": "test_presets_open.py::test_table15_open_sweeps_lora_with_each_prefix",
     "claims_minilm": "test_claims_minilm_selects_on_heldout_rows_and_has_the_probe_row",
+    "claims_minilm_adapters": "test_claims_2_to_5_sweep_their_rows_on_the_claims_protocol",
+    "claims_minilm_weight_types": "test_claims_2_to_5_sweep_their_rows_on_the_claims_protocol",
+    "claims_minilm_rank": "test_claims_2_to_5_sweep_their_rows_on_the_claims_protocol",
+    "claims_minilm_prefix": "test_claims_2_to_5_sweep_their_rows_on_the_claims_protocol",
 }
 # Presets on a decoder the user names (the paper's GPT-3 tables): their cells hold every setting (a row file
 # per model cannot exist), and offline they compose on this stand-in for their default, SmolLM2-360M
@@ -221,6 +225,34 @@ def test_claims_minilm_selects_on_heldout_rows_and_has_the_probe_row():
             whole = task in ("rte", "cola")
             assert (cfg.trainer.max_train_samples, cfg.trainer.epochs) == ((None, 3) if whole else (768, 2))
             assert cfg.method.get("pooling") == ("mean" if method == "linear_probe" else None)
+
+
+def test_claims_2_to_5_sweep_their_rows_on_the_claims_protocol():
+    """Claims 2-5 (results/claims.md): each preset's sweep is its table's rows x tasks, on claim 1's held-out
+    protocol; the adapters' widths put |Θ| within 7% of LoRA r = 8's 73,728 (6 layers x 2 x 2 x 384 x 8)."""
+    from adaptbench.harness.config.tree import compose_run_config
+
+    lora_params = 6 * 2 * 2 * 384 * 8
+    adapters = sweep_jobs("claims_minilm_adapters")
+    assert {(job["method"], job["task"]) for job in adapters} == {
+        (m, t) for m in ("adapter_h", "adapter_p", "adapter_l") for t in ("sst2", "mrpc")
+    }
+    widths = {"adapter_h": (8, 2), "adapter_p": (16, 1), "adapter_l": (15, 1)}  # (r, adapters per layer)
+    for method, (r, per_layer) in widths.items():
+        cfg = compose_run_config(["+experiment=claims_minilm_adapters", f"method={method}", "task=sst2"])
+        assert cfg.method.r == r and dict(cfg.task.selection) == {"heldout": 256, "seed": 0}
+        down_up = 6 * per_layer * (2 * 384 * r + r + 384)  # both projections with their biases
+        assert abs(down_up - lora_params) / lora_params < 0.07
+    weight_types = sweep_jobs("claims_minilm_weight_types")
+    assert len(weight_types) == 7 * 2 * 3 and {job["method"] for job in weight_types} == {"lora"}
+    rank = sweep_jobs("claims_minilm_rank")
+    assert sorted({int(job["method.r"]) for job in rank}) == [1, 2, 4, 8, 64] and len(rank) == 5 * 2 * 3
+    prefix = sweep_jobs("claims_minilm_prefix")
+    assert {(job["method"], int(job["method.prefix_len"])) for job in prefix} == {
+        (m, n) for m in ("prefix_embed", "prefix_layer") for n in (2, 8, 32, 64)
+    }
+    cfg = compose_run_config(["+experiment=claims_minilm_prefix", "method=prefix_embed", "task=sst2"])
+    assert cfg.method.infix_len == 0 and cfg.trainer.lr is None
 
 
 def test_the_preset_case_tables_are_what_conf_holds():

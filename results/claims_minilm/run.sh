@@ -5,10 +5,12 @@
 # 1. freezes the code it records: a wheel of this checkout installed into its own venv (.claims-venv), and a copy
 #    of this script run from there, so editing the worktree during the run changes nothing that runs (each
 #    record's provenance names that install);
-# 2. every search runs seed 1 over a method's rates into OUTPUT_ROOT/search; choose_rate.py picks the rate whose
-#    run scored best on the 256 held-out training rows (task.selection), never on dev;
-# 3. seeds 1-3 at that rate into OUTPUT_ROOT: the tables read only those. Seed 1 is trained a second time there,
-#    with the search's config hash: determinism.py compares the two (the measured rerun spread).
+# 2. every search runs seed 1 over a method's rates into ROOT/search; choose_rate.py picks the rate whose run
+#    scored best on the 256 held-out training rows (task.selection), never on dev;
+# 3. seeds 1-3 at that rate into ROOT: the tables read only those. Seed 1 is trained a second time there, with
+#    the search's config hash: determinism.py compares the two (the measured rerun spread).
+# ROOT is OUTPUT_ROOT for claim 1 and OUTPUT_ROOT/<claim> for the others (adapters, rank, prefix, weight_types),
+# so that each claim's table reads only its own runs.
 # Finished records are skipped (resume=true): a stopped sweep continues where it stopped; commit records as they
 # land. CoLA and RTE (whole training sets, 3 epochs: conf/cell/claims_minilm/) are not searched: each method
 # takes the rate it picked on SST-2's held-out rows (a transfer, said in results/claims.md), the cost of a
@@ -27,28 +29,32 @@ if [ -z "${CLAIMS_FROZEN:-}" ]; then
     deps=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     echo "$deps" > "$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dev-deps.pth"
     "$venv/bin/pip" install -q --no-deps "$venv"/wheel/*.whl || exit 1
-    cp results/claims_minilm/run.sh results/claims_minilm/choose_rate.py "$venv/"
   fi
+  cp results/claims_minilm/run.sh results/claims_minilm/choose_rate.py "$venv/"   # the copy that runs
   CLAIMS_FROZEN=1 exec bash "$venv/run.sh" "$@"
 fi
 ab="$venv/bin/adaptbench"
 py="$venv/bin/python"
 
-search() {  # PRESET METHOD TASKS RATES [OVERRIDE...]: seed 1 at every rate
-  "$ab" run -m +experiment="$1" method="$2" task="$3" trainer.lr="$4" seed=1 output_root="$search" "${@:5}"
+root() {  # PRESET: the claim's folder
+  case $1 in claims_minilm) echo "$out" ;; *) echo "$out/${1#claims_minilm_}" ;; esac
 }
-rate() {  # METHOD TASK [KEY=VALUE...]: the rate the search picked
-  "$py" "$venv/choose_rate.py" "$search" "$@"
+search() {  # PRESET METHOD TASKS RATES [OVERRIDE...]: seed 1 at every rate
+  "$ab" run -m +experiment="$1" method="$2" task="$3" trainer.lr="$4" seed=1 output_root="$(root "$1")/search" \
+    "${@:5}"
+}
+rate() {  # PRESET METHOD TASK [KEY=VALUE...]: the rate the preset's search picked
+  "$py" "$venv/choose_rate.py" "$(root "$1")/search" "${@:2}"
 }
 final() {  # PRESET METHOD TASK LR SEEDS [OVERRIDE...]
-  "$ab" run -m +experiment="$1" method="$2" task="$3" trainer.lr="$4" seed="$5" output_root="$out" "${@:6}"
+  "$ab" run -m +experiment="$1" method="$2" task="$3" trainer.lr="$4" seed="$5" output_root="$(root "$1")" "${@:6}"
 }
 searched() {  # PRESET METHOD TASKS RATES [KEY=VALUE...]: search, then seeds 1-3 at each task's pick
   local preset=$1 method=$2 tasks=$3 rates=$4 task lr
   shift 4
   search "$preset" "$method" "$tasks" "$rates" "${@/#/method.}"
   for task in ${tasks//,/ }; do
-    lr=$(rate "$method" "$task" "$@") && final "$preset" "$method" "$task" "$lr" 1,2,3 "${@/#/method.}"
+    lr=$(rate "$preset" "$method" "$task" "$@") && final "$preset" "$method" "$task" "$lr" 1,2,3 "${@/#/method.}"
   done
 }
 
@@ -65,9 +71,9 @@ for method in full lora linear_probe; do searched claims_minilm "$method" "$shor
 for method in adapter_h adapter_p adapter_l; do
   searched claims_minilm_adapters "$method" sst2,mrpc "${RATES[$method]}"
 done
-# claim 4 (Table 6) and Figure 2's LoRA curve: r at LoRA's rate (r = 8 is claim 1's cell)
+# claim 4 (Table 6) and Figure 2's LoRA curve: r at LoRA's rate (r = 8 is claim 1's cell, trained again here)
 for task in sst2 mrpc; do
-  lr=$(rate lora "$task") && final claims_minilm_rank lora "$task" "$lr" 1,2,3 method.r=1,2,4,8,64
+  lr=$(rate claims_minilm lora "$task") && final claims_minilm_rank lora "$task" "$lr" 1,2,3 method.r=1,2,4,8,64
 done
 # claim 5 (Figure 2): prefix lengths, each searched
 for method in prefix_embed prefix_layer; do
@@ -77,15 +83,15 @@ for method in prefix_embed prefix_layer; do
 done
 # claim 1 on RTE, then claim 3 (Table 5), then CoLA (the longest jobs)
 for method in lora linear_probe full; do
-  lr=$(rate "$method" sst2) && final claims_minilm "$method" rte "$lr" 1,2,3
+  lr=$(rate claims_minilm "$method" sst2) && final claims_minilm "$method" rte "$lr" 1,2,3
 done
 for task in sst2 mrpc; do
-  lr=$(rate lora "$task") && final claims_minilm_weight_types lora "$task" "$lr" 1,2,3 \
+  lr=$(rate claims_minilm lora "$task") && final claims_minilm_weight_types lora "$task" "$lr" 1,2,3 \
     weight_types=wq,wk,wv,wo,wq_wk,wq_wv,wq_wk_wv_wo
 done
 for method in lora linear_probe full; do
-  lr=$(rate "$method" sst2) && final claims_minilm "$method" cola "$lr" 1,2,3
+  lr=$(rate claims_minilm "$method" sst2) && final claims_minilm "$method" cola "$lr" 1,2,3
 done
 
-"$ab" table "$out" --compare paper --out "$out/table.md"
+"$ab" table "$out" --out "$out/table.md"
 [ -f "$out/README.md" ] && "$py" -m adaptbench.harness.report.readme "$out"
