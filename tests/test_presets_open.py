@@ -142,17 +142,31 @@ def test_table15_open_sweeps_lora_with_each_prefix() -> None:
     assert (pe.r, pe.prefix_len, pe.infix_len, list(pe.components)) == (8, 8, 4, ["lora", "prefix_embed"])
 
 
+def test_the_default_decoder_counts_offline_as_smollm2_360m() -> None:
+    """The presets' default carries its architecture (no hub needed): a meta build counts SmolLM2-360M's
+    published 361,821,120 parameters, and LoRA r_q = r_v = 1 is 2·L̂·d·r_q + ... = 32 layers x (q: 960+960,
+    v: 960+320) x 1 = 102,400."""
+    cfg = composed(("+experiment=table4_open", "method=full", "task=wikisql"))
+    assert cfg.model.name == "smollm2-360m" and cfg.model.hf_name == "HuggingFaceTB/SmolLM2-360M"
+    assert count_params(cfg.model, cfg.method, "generation")["total_params"] == 361_821_120
+    lora = composed(("+experiment=table4_open", "method=lora", "task=wikisql"))
+    assert count_params(lora.model, lora.method, "generation")["method_params"] == 32 * (1920 + 1280)
+
+
 @pytest.mark.slow
 def test_dry_run_lists_table4s_jobs(tmp_path) -> None:
-    """``adaptbench run -m +experiment=table4_open dry_run=true`` (offline: on tiny-llama): Table 4's 6 methods x
-    3 tasks x 3 seeds, each with its GPT-3 rate, MNLI as generation."""
-    argv = ["run", "-m", "+experiment=table4_open", f"model={OFFLINE_DECODER}", "dry_run=true"]
-    result = run_cli(*argv, f"output_root={tmp_path}")
+    """``adaptbench run -m +experiment=table4_open dry_run=true`` as a user types it, offline (HF_HUB_OFFLINE):
+    Table 4's 6 methods x 3 tasks x 3 seeds on the default SmolLM2-360M, each with its GPT-3 rate, MNLI as
+    generation, and no hub access needed."""
+    argv = ["run", "-m", "+experiment=table4_open", "dry_run=true"]
+    result = run_cli(*argv, f"output_root={tmp_path}", env={"HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
     jobs = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert Counter((j["method"], j["task"]) for j in jobs) == {
         (m, t): 3 for m in TABLE4_METHODS.values() for t in ("wikisql", "mnli", "samsum")
     }
+    assert {j["model"] for j in jobs} == {"smollm2-360m"}
+    assert len({j["record"] for j in jobs}) == 54 and not any(j["done"] for j in jobs)
     rates = {label: float(s["learning_rate"]) for label, s in gpt3_settings().items()}
     for job in jobs:
         assert job["lr"] == rates[{v: k for k, v in TABLE4_METHODS.items()}[job["method"]]]
