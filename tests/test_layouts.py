@@ -26,6 +26,9 @@ LAYOUT_CASES = {
     "dart": ("table13_dart", {"dart"}, "mean"),
     "webnlg": ("table14_webnlg", {"webnlg"}, "mean"),
     "table4_open": ("table4_gpt3", {"wikisql", "mnli", "samsum"}, "mean"),
+    "table5_open": ("table5_weight_types", {"wikisql", "mnli"}, "mean"),
+    "table6_open": ("table6_rank", {"wikisql", "mnli"}, "mean"),
+    "table15_open": ("table15_gpt3", {"wikisql", "mnli"}, "mean"),
 }
 
 
@@ -41,8 +44,14 @@ def test_the_case_table_is_what_conf_holds():
 def test_every_column_names_a_column_of_its_paper_csv(name):
     layout = packaged_layouts()[name]
     with open(PAPER / f"{layout.paper_table}.csv", newline="") as handle:
-        header = next(csv.reader(handle))
-    assert [c.paper_key for c in layout.columns if c.paper_key not in header] == []
+        rows = list(csv.DictReader(handle))
+    keys = set(rows[0])
+    keyed = layout.paper_rows
+    if keyed is not None and keyed.unpivot_key:  # Table 6: the scores' keys are the values of one column
+        keys = {row[keyed.unpivot_key] for row in rows}
+    if keyed is not None:  # every setting column exists
+        assert {col.column for _, col in keyed.settings} <= set(rows[0])
+    assert [c.paper_key for c in layout.columns if c.paper_key not in keys] == []
 
 
 def test_a_new_layout_is_one_yaml_file(tmp_path):

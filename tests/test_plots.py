@@ -100,3 +100,52 @@ def test_long_y_labels_stay_clear_of_the_next_panel():
     left = first.get_tightbbox(renderer)  # the first panel with its ticks, labels and legend
     assert len(second.get_ylabel()) > 40  # long enough to have overlapped
     assert label.x0 >= left.x1
+
+
+def figure2_records() -> list[dict]:
+    """The paper's Figure 2 on an open decoder: WikiSQL and MNLI as generation, LoRA at two |Θ| (r = 1: 3 seeds,
+    mean 65.0 but median 60.0 on WikiSQL), FT and PreEmbed at one; one MNLI run with a classification head."""
+    model, gen = "smollm2-360m", {"form": "generation"}
+    records = []
+    for method, settings, params, wikisql, mnli in [
+        ("lora", {"r": 1}, 100, [0.50, 0.60, 0.85], [0.90, 0.91, 0.95]),
+        ("lora", {"r": 8}, 800, [0.75], [0.92]),
+        ("full", {}, 5000, [0.70], [0.89]),
+        ("prefix_embed", {}, 30, [0.40], [0.80]),
+    ]:
+        common = {"model": model, "method_cfg": settings, "method_params": params}
+        for seed, (w, m) in enumerate(zip(wikisql, mnli, strict=True), 1):
+            records.append(run_record(method, seed, w, task="wikisql", metric="lf_accuracy", **common))
+            records.append(run_record(method, seed, m, task="mnli", task_cfg=gen, **common))
+    head = {"form": "classification"}
+    records.append(run_record("lora", 1, 0.33, task="mnli", task_cfg=head, model=model, method_params=120))
+    return records
+
+
+def series_data(ax) -> dict[str, tuple[list[float], list[float]]]:
+    return {
+        c.get_label(): (list(c.lines[0].get_xdata()), list(c.lines[0].get_ydata())) for c in ax.containers
+    }
+
+
+def test_figure_2_score_against_params_per_method_on_wikisql_and_mnli(tmp_path, capsys):
+    """``adaptbench plot`` on Figure 2's records: a WikiSQL panel and an MNLI-m panel (MNLI as generation, Table 4's
+    column: mean over seeds, x100), one series per method with its points in order of |Θ|; the MNLI run with a
+    classification head is GLUE's panel, never a point of the MNLI-m series."""
+    root = write_records(tmp_path / "outputs", figure2_records())
+    assert main([str(root), "--out", str(tmp_path / "figures")]) == 0
+    assert str(tmp_path / "figures" / "score_vs_params.svg") in capsys.readouterr().out.splitlines()
+    figure = score_vs_params(Results.from_dirs([str(root)]))
+    panels = {ax.get_title(): ax for ax in figure.axes if ax.get_visible()}
+    assert set(panels) == {"WikiSQL", "MNLI-m", "MNLI"}
+    wikisql = series_data(panels["WikiSQL"])
+    assert set(wikisql) == {"LoRA", "FT", "PreEmbed"}
+    xs, ys = wikisql["LoRA"]
+    assert xs == [100, 800] and ys == [pytest.approx(65.0), pytest.approx(75.0)]  # the mean of 50, 60, 85
+    assert wikisql["FT"] == ([5000], [pytest.approx(70.0)])
+    assert wikisql["PreEmbed"] == ([30], [pytest.approx(40.0)])
+    mnli = series_data(panels["MNLI-m"])
+    assert mnli["LoRA"] == ([100, 800], [pytest.approx(92.0), pytest.approx(92.0)])  # mean of 90, 91, 95
+    assert series_data(panels["MNLI"]) == {"LoRA": ([120], [pytest.approx(33.0)])}  # median: GLUE's
+    assert "mean over seeds" in panels["WikiSQL"].get_ylabel().replace("\n", " ")
+    assert panels["WikiSQL"].get_xscale() == "log"

@@ -75,6 +75,21 @@ def test_table4_open_rows_count_table4s_params_on_gpt3(preset: str) -> None:
         assert (paper_label, label) in printed, (preset, method, label)
 
 
+def test_table15_open_rows_count_gpt3s_lora_plus_prefix() -> None:
+    """LoRA+PE / LoRA+PL at Table 15's settings, counted on GPT-3 175B: LoRA r_q = r_v = 8 (37,748,736) plus the
+    prefix part; the paper prints 37.8M and 52.8M (KNOWN_MISPRINTS, footnoted by adaptbench table)."""
+    lora = 2 * 96 * (12288 + 12288) * 8
+    expected = {"lora_pe": lora + (8 + 4) * 12288, "lora_pl": lora + 96 * 12288 * (8 + 4)}
+    for method, count in expected.items():
+        cfg = cell("table15_open", {"method": method, "task": "wikisql"}, model="gpt3-175b")
+        assert count_params(cfg.model, cfg.method, "generation")["method_params"] == count, method
+    label = {"lora_pe": ("LoRA+PE", "37.8M"), "lora_pl": ("LoRA+PL", "52.8M")}
+    printed = {(row["method"], row["trainable_params"]) for row in paper_rows("table15_gpt3")}
+    for method, (paper_label, params) in label.items():
+        assert (paper_label, params) in printed
+        assert KNOWN_MISPRINTS[("GPT-3 175B", paper_label, params)][0] == expected[method]
+
+
 def test_every_open_cell_has_gpt3s_settings() -> None:
     """Rate per method, 2 epochs, batch 128, weight decay 0.1, linear schedule, the per-task sequence length and
     Table 12's 250,000 warm-up tokens (as steps of 128 sequences), MNLI as generation."""

@@ -322,7 +322,7 @@ def test_latex_escapes_once():
 def test_bad_arguments_fail_in_one_line(tmp_path):
     with pytest.raises(
         ConfigError,
-        match="--layout=.glu. is not valid; choose one of: auto, dart, e2e, glue, latency, params, table4_open, webnlg$",
+        match="--layout=.glu. is not valid; choose one of: auto, dart, e2e, glue, latency, params, table15_open, table4_open, table5_open, table6_open, webnlg$",
     ):
         main(["--layout", "glu"])
     with pytest.raises(ConfigError, match="needs a model"):

@@ -12,7 +12,8 @@ from typing import Any
 
 from adaptbench.harness.report.grid import Row
 from adaptbench.harness.report.layouts import TableLayout
-from adaptbench.harness.report.paper import PaperRow, closest_row, paper_model
+from adaptbench.harness.report.matching import match_rows
+from adaptbench.harness.report.paper import PaperRow, paper_model
 
 AVERAGE_KEY = "avg_reported"  # the paper CSVs' average column
 
@@ -54,7 +55,7 @@ def measured_values(
 
 def published_values(paper: PaperRow, layout: TableLayout) -> list[Any]:
     """A paper row we have no runs for: its numbers in the ``paper`` columns, ours empty."""
-    line: list[Any] = [paper.model, f"{paper.method}{paper.marker} (paper)", None, paper.params]
+    line: list[Any] = [paper.model, f"{paper.label} (paper)", None, paper.params]
     for column in layout.columns:
         line += [
             None,
@@ -73,11 +74,12 @@ def data_table(
 ) -> DataTable:
     """The numbers of ``run_table``'s table, rows in the same order (measured rows, then the paper's rows no
     measured row matched, for the models measured)."""
-    lines, matched = [], set()
-    for row in rows:
-        paper = closest_row(published, row.model, row.method, row.params) if published else None
-        matched.add(id(paper))
-        lines.append(measured_values(row, layout, agg, paper, compare))
+    matches = match_rows(rows, layout, published)
+    lines = [
+        measured_values(row, layout, agg, paper, compare)
+        for row, paper in zip(rows, matches.papers, strict=True)
+    ]
+    matched = matches.matched
     ours = {paper_model(r.model) for r in rows}
     models = ours & {p.model for p in published} or {p.model for p in published}
     lines += [published_values(p, layout) for p in published if id(p) not in matched and p.model in models]

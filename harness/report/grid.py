@@ -65,6 +65,9 @@ class Row:
     settings: tuple[tuple[str, Any], ...]
     cells: dict[str, Cell]
     method_params: list[int]
+    # every result-changing setting of the row's runs (``run_settings``), not only those that tell rows apart:
+    # what a settings-keyed paper table (Tables 5, 6) matches on
+    all_settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -133,7 +136,8 @@ def build_rows(records: Sequence[Mapping[str, Any]], layout: TableLayout) -> lis
     for record in records:
         key = row_key(record, differing)
         row = rows.setdefault(
-            key, Row(key[0], key[1], key[2], {c.header: Cell() for c in layout.columns}, [])
+            key,
+            Row(key[0], key[1], key[2], {c.header: Cell() for c in layout.columns}, [], run_settings(record)),
         )
         for column in layout.columns:
             if column.selects(record):

@@ -14,6 +14,7 @@ from typing import Any
 
 from adaptbench.harness.api.errors import ConfigError, bad_choice
 from adaptbench.harness.config.tree import CONF_DIR
+from adaptbench.harness.report.paper import KeyedRows, SettingColumn
 
 LAYOUT_FOLDER = "layout"  # conf/layout/<name>.yaml
 # Layouts that are not a YAML file: one column per task (``auto``), latency records and |Θ| counts.
@@ -53,6 +54,32 @@ class TableLayout:
     title: str = ""
     # the paper's model whose rows stand beside a model the paper lacks (Table 4's GPT-3 175B beside an open one)
     paper_model: str | None = None
+    # how to read a paper CSV whose rows are settings of one method (Tables 5, 6): rows then match by settings
+    paper_rows: KeyedRows | None = None
+
+
+@dataclass
+class SettingEntry:
+    """The schema of one ``paper_rows.settings`` entry: the CSV column a run setting is read from."""
+
+    column: str
+    split: str | None = None
+    names: dict[str, str] | None = None
+
+
+@dataclass
+class PaperRowsEntry:
+    """The schema of a layout's ``paper_rows``: the paper's model and method of every row (the CSV has neither
+    column), the run settings each row was published at, and (Table 6) the columns that are one setting's
+    values."""
+
+    model: str
+    method: str
+    settings: dict[str, SettingEntry]
+    params: str | None = None
+    unpivot_setting: str | None = None
+    unpivot_columns: str | None = None
+    unpivot_key: str | None = None
 
 
 @dataclass
@@ -65,6 +92,7 @@ class LayoutFile:
     paper_table: str | None = None
     average: bool = False
     paper_model: str | None = None
+    paper_rows: PaperRowsEntry | None = None
 
 
 @dataclass
@@ -118,7 +146,23 @@ def read_layout(path: Path) -> TableLayout:
         spec.average,
         spec.title,
         spec.paper_model,
+        keyed_rows(spec.paper_rows, path),
     )
+
+
+def keyed_rows(entry: PaperRowsEntry | None, path: Path) -> KeyedRows | None:
+    if entry is None:
+        return None
+    unpivot = (entry.unpivot_setting, entry.unpivot_columns, entry.unpivot_key)
+    if any(unpivot) and not all(unpivot):
+        raise ConfigError(
+            f"{path}: paper_rows needs all of unpivot_setting, unpivot_columns, unpivot_key, or none of them"
+        )
+    settings = tuple(
+        (name, SettingColumn(s.column, s.split, tuple((s.names or {}).items())))
+        for name, s in entry.settings.items()
+    )
+    return KeyedRows(entry.model, entry.method, settings, entry.params, *unpivot)
 
 
 _extra_dirs: list[Path] = []
@@ -170,20 +214,36 @@ def layout_of_task(task: str) -> TableLayout | None:
     return next((lay for lay in layouts().values() if any(c.task == task for c in lay.columns)), None)
 
 
-def headline_column(task: str, metric: str) -> Column:
-    """One column for all records of ``task`` scored by ``metric``, in the paper's unit where a paper layout
-    has that task and metric (the figures' y axis)."""
-    layout = layout_of_task(task)
-    for column in layout.columns if layout else ():
-        if column.task == task and column.metric == metric:
-            return Column(
-                task if column.where else column.header,
-                task,
-                metric,
-                column.scale,
-                digits=column.digits,
-            )
-    return Column(task, task, metric, digits=4)
+def column_of_record(record: Mapping[str, Any]) -> tuple[TableLayout, Column] | None:
+    """The paper layout column that holds ``record`` (None for a task no paper table has). Several may: MNLI is in
+    GLUE's Table 2 and, as generation, in Table 4; WikiSQL in Tables 4, 5, 6 and 15. The record's own task
+    settings decide first (``task.form=generation``: Table 4's MNLI-m column), then the widest table (Table 4's
+    five columns before Table 5's two), then the name."""
+    task_cfg = (record.get("config") or {}).get("task") or {}
+
+    def rank(found: tuple[TableLayout, Column]) -> tuple[bool, int, str]:
+        layout, column = found
+        explicit = bool(column.where) and all(task_cfg.get(k, object()) == v for k, v in column.where)
+        return (not explicit, -len(layout.columns), layout.name)
+
+    found = [(lay, c) for lay in layouts().values() for c in lay.columns if c.selects(record)]
+    return min(found, key=rank) if found else None
+
+
+def figure_column(record: Mapping[str, Any]) -> tuple[Column, str]:
+    """The column a figure plots ``record`` in (its ``metric_for_best``, in the paper's unit where a paper layout
+    holds it: ``column_of_record``) and how that layout aggregates seeds."""
+    metric = record.get("metric_for_best") or "main"
+    found = column_of_record(record)
+    if found is None:
+        return Column(record["task"], record["task"], metric, digits=4), "median"
+    layout, paper = found
+    same = [
+        c for c in layout.columns if c.task == paper.task and c.metric == metric and c.where == paper.where
+    ]
+    if not same:  # a metric the paper's column does not print: as recorded
+        return Column(record["task"], record["task"], metric, digits=4), layout.agg
+    return Column(same[0].header, paper.task, metric, same[0].scale, where=paper.where), layout.agg
 
 
 def in_table_units(task: str, scores: Mapping[str, float]) -> dict[str, float]:
@@ -201,8 +261,8 @@ def split_by_layout(
     """``--layout auto``: each record goes to the paper layout that has its task, the rest to one auto table."""
     groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for record in records:
-        layout = layout_of_task(record["task"])
-        groups[layout.name if layout else ""].append(record)
+        found = column_of_record(record)
+        groups[found[0].name if found else ""].append(record)
     return [
         (layouts()[name] if name else auto_layout(rs), rs)
         for name, rs in sorted(groups.items(), key=_auto_last)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 # results/paper in the checkout; package data (adaptbench.paper_tables) of an installed wheel
 PAPER_DIR = Path(str(files("adaptbench.paper_tables")))
@@ -46,6 +47,15 @@ KNOWN_MISPRINTS: dict[tuple[str, str, str], tuple[int, str]] = {
     ("GPT-3 175B", "PreLayer", "20.2M"): (
         18_874_368,
         "the paper's PreLayer formula L·d_model·(l_p + l_i) = 96·12288·(8 + 8)",
+    ),
+    # Table 15: LoRA r_q = r_v = 8 (2·96·2·12288·8 = 37,748,736) plus the prefix part, as Table 4 counts it
+    ("GPT-3 175B", "LoRA+PE", "37.8M"): (
+        37_896_192,
+        "LoRA r_q=r_v=8 (2·L̂·d·r = 2·192·12288·8) plus PrefixEmbed's (l_p + l_i)·d_model = (8 + 4)·12288",
+    ),
+    ("GPT-3 175B", "LoRA+PL", "52.8M"): (
+        51_904_512,
+        "LoRA r_q=r_v=8 (2·192·12288·8) plus PreLayer's L·d_model·(l_p + l_i) = 96·12288·(8 + 4)",
     ),
     ("RoBERTa-large", "AdapterP", "3.0M"): (3_171_840, "the AdapterP formula at r=64 (a rounded label)"),
     ("RoBERTa-large", "AdapterH", "6.0M"): (6_343_680, "the AdapterH formula at r=64 (a rounded label)"),
@@ -103,10 +113,17 @@ class PaperRow:
     params_label: str
     values: dict[str, float | None] = field(default_factory=dict)
     spreads: dict[str, float | None] = field(default_factory=dict)
+    # the run settings the row was published at, for tables whose rows are settings of one method (Tables 5, 6)
+    settings: tuple[tuple[str, Any], ...] = ()
 
     @property
-    def params(self) -> float:
-        return parse_count(self.params_label)
+    def params(self) -> float | None:
+        return parse_count(self.params_label) if self.params_label else None
+
+    @property
+    def label(self) -> str:
+        """The method as printed, with the settings of a settings-keyed row (``LoRA r=4 targets=q,v``)."""
+        return f"{self.method}{self.marker}" + "".join(f" {k}={setting_text(v)}" for k, v in self.settings)
 
     @property
     def misprint(self) -> tuple[int, str] | None:
@@ -152,6 +169,101 @@ def closest_row(rows: Iterable[PaperRow], model: str, method: str, params: float
         return (round(ratio, 3), bool(row.marker))
 
     return min(candidates, key=distance)
+
+
+def setting_text(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
+def number_or_text(text: str) -> Any:
+    """A CSV setting as its run value: ``4`` -> 4, ``0.5`` -> 0.5, anything else as it is."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@dataclass(frozen=True)
+class SettingColumn:
+    """A run setting read from one CSV column: ``Wq,Wv`` with ``split: ","`` and ``names: {Wq: q, Wv: v}`` is
+    the run's ``targets`` (q, v); ``4`` is ``r`` = 4."""
+
+    column: str
+    split: str | None = None
+    names: tuple[tuple[str, str], ...] = ()
+
+    def read(self, text: str) -> Any:
+        names = dict(self.names)
+        if self.split is not None:
+            return tuple(names.get(part.strip(), part.strip()) for part in text.split(self.split))
+        return number_or_text(names.get(text.strip(), text.strip()))
+
+
+@dataclass(frozen=True)
+class KeyedRows:
+    """How to read a published table whose rows are settings of one method, not model x method rows with a |Θ|
+    column (Table 5: a row per weight type with its rank; Table 6: a row per dataset x weight type, a column per
+    rank). ``settings`` read run settings from columns; ``unpivot_columns`` (a regex, one group) turns each
+    matching column into a row with ``unpivot_setting`` = the group, the score's key being the row's
+    ``unpivot_key`` column (Table 6: ``r=8`` -> r = 8, the score under key ``WikiSQL`` or ``MultiNLI``)."""
+
+    model: str
+    method: str
+    settings: tuple[tuple[str, SettingColumn], ...]
+    params: str | None = None
+    unpivot_setting: str | None = None
+    unpivot_columns: str | None = None
+    unpivot_key: str | None = None
+
+
+def read_keyed_table(stem: str, spec: KeyedRows, value_columns: Sequence[str] = ()) -> list[PaperRow]:
+    """The rows of ``results/paper/<stem>.csv`` read as ``spec`` says, one PaperRow per published setting."""
+    if spec.unpivot_setting is None:
+        return [
+            PaperRow(
+                table=stem,
+                model=spec.model,
+                method=spec.method,
+                marker="",
+                params_label=raw.get(spec.params, "") if spec.params else "",
+                values={c: parse_number(raw.get(c)) for c in value_columns},
+                settings=tuple((name, col.read(raw[col.column])) for name, col in spec.settings),
+            )
+            for raw in read_csv(stem)
+        ]
+    pattern = re.compile(spec.unpivot_columns or "")
+    merged: dict[tuple, dict[str, float | None]] = {}
+    for raw in read_csv(stem):
+        base = tuple((name, col.read(raw[col.column])) for name, col in spec.settings)
+        for column, text in raw.items():
+            match = pattern.fullmatch(column)
+            if match:
+                settings = (*base, (spec.unpivot_setting, number_or_text(match.group(1))))
+                merged.setdefault(settings, {})[raw[spec.unpivot_key or ""]] = parse_number(text)
+    return [
+        PaperRow(
+            stem, spec.model, spec.method, "", "", {c: values.get(c) for c in value_columns}, {}, settings
+        )
+        for settings, values in merged.items()
+    ]
+
+
+def keyed_row(rows: Iterable[PaperRow], method: str, settings: dict[str, Any]) -> PaperRow | None:
+    """The published row of ``method`` (our name) whose every setting equals the run's (lists as tuples)."""
+
+    def same(ours: Any, theirs: Any) -> bool:
+        return (tuple(ours) if isinstance(ours, list) else ours) == theirs
+
+    return next(
+        (
+            r
+            for r in rows
+            if r.method == paper_method(method) and all(same(settings.get(k), v) for k, v in r.settings)
+        ),
+        None,
+    )
 
 
 def latency_rows() -> list[dict[str, str]]:

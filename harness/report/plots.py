@@ -30,7 +30,7 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator  # noqa:
 from adaptbench.harness.api.errors import ConfigError  # noqa: E402
 from adaptbench.harness.records.store import check_out_folder
 from adaptbench.harness.report.grid import Row
-from adaptbench.harness.report.layouts import TableLayout, headline_column, layout_of_task
+from adaptbench.harness.report.layouts import Column, TableLayout, figure_column
 from adaptbench.harness.report.paper import paper_method, paper_model  # noqa: E402
 from adaptbench.harness.report.results import Results
 
@@ -45,22 +45,23 @@ class Skip(Exception):
 
 
 def task_rows(results: Results) -> dict[str, tuple[str, list[Row], str]]:
-    """Per task (sorted): the y-axis label, the rows (model × method × differing settings) with a score, and
-    how seeds are aggregated."""
-    by_task: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    """Per panel (sorted): the y-axis label, the rows (model × method × differing settings) with a score, and
+    how seeds are aggregated. A panel is a task's paper column (``layouts.figure_column``): MNLI as generation
+    (Table 4's MNLI-m, a mean over seeds) is a panel apart from MNLI with a classification head (GLUE's, a
+    median), so that a method's points never mix the two."""
+    by_column: dict[Column, list[Mapping[str, Any]]] = defaultdict(list)
+    aggs: dict[Column, str] = {}
     for record in results.runs:
-        by_task[record["task"]].append(record)
+        column, agg = figure_column(record)
+        by_column[column].append(record)
+        aggs[column] = agg
     result = {}
-    for task, task_records in sorted(by_task.items()):
-        metric = next((r["metric_for_best"] for r in task_records if r.get("metric_for_best")), "main")
-        column = headline_column(task, metric)
-        paper_layout = layout_of_task(task)
-        layout = TableLayout(task, (column,), paper_layout.agg if paper_layout else "median")
+    for column, records in sorted(by_column.items(), key=lambda item: item[0].header):
+        layout = TableLayout(column.header, (column,), aggs[column])
         rows = [
-            r
-            for r in results.grid(layout, task_records)
-            if r.cells[column.header].value(layout.agg) is not None
+            r for r in results.grid(layout, records) if r.cells[column.header].value(layout.agg) is not None
         ]
+        metric = column.metric
         unit = "" if column.scale == 1 else " (%)" if metric == "accuracy" else f" (×{column.scale:g})"
         result[column.header] = (f"dev {metric}{unit}, {layout.agg} over seeds", rows, layout.agg)
     return result

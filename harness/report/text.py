@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from adaptbench.harness.report.data_table import AVERAGE_KEY, DataTable, data_table
 from adaptbench.harness.report.grid import Cell, Row
 from adaptbench.harness.report.layouts import Column, TableLayout
+from adaptbench.harness.report.matching import match_rows
 from adaptbench.harness.report.paper import (
     PaperRow,
-    closest_row,
-    paper_method,
     paper_model,
+    read_keyed_table,
     read_paper_table,
 )
 
@@ -90,7 +90,7 @@ class Footnotes:
 def paper_params_text(paper: PaperRow, notes: Footnotes) -> str:
     """The printed |Θ|, with a footnote where the paper contradicts its own formula."""
     if paper.misprint is None:
-        return paper.params_label
+        return paper.params_label or "-"  # Table 6 prints no |Θ|
     count, how = paper.misprint
     return f"{paper.params_label} " + notes.mark(
         f"{paper.model} {paper.method}: the paper prints {paper.params_label}, but {how} has {count:,} "
@@ -109,6 +109,8 @@ def published_rows(layout: TableLayout) -> list[PaperRow]:
     if layout.paper_table is None:
         return []
     keys = [c.paper_key or c.header for c in layout.columns] + ([AVERAGE_KEY] if layout.average else [])
+    if layout.paper_rows is not None:
+        return read_keyed_table(layout.paper_table, layout.paper_rows, keys)
     return read_paper_table(layout.paper_table, keys)
 
 
@@ -120,45 +122,30 @@ def run_table(rows: Sequence[Row], layout: TableLayout, agg: str | None, compare
     notes = Footnotes()
     headers = ["Model", "Method", "|Θ|", *(c.header for c in layout.columns)]
     headers += ["Avg."] if layout.average else []
-    lines, matched, stood_in = [], set(), set()
-    for row in rows:
-        paper = closest_row(published, row.model, row.method, row.params) if published else None
-        if paper is None and published and layout.paper_model:
-            paper = stand_in_row(published, row, rows, layout.paper_model)
-            stood_in.add(paper_model(row.model))
-        matched.add(id(paper))
-        lines.append(measured_line(row, layout, agg, bool(published), paper, notes))
+    matches = match_rows(rows, layout, published)
+    lines = [
+        measured_line(row, layout, agg, bool(published), paper, notes)
+        for row, paper in zip(rows, matches.papers, strict=True)
+    ]
+    matched, stood_in = matches.matched, matches.stood_in
     lines += _published_only(published, matched, rows, layout, notes)
     title = f"{layout.title or layout.name}: {agg} over seeds (± = standard deviation over seeds, n = seeds)"
     if stood_in:
         title += f"; published numbers: {layout.paper_model}, ours: {', '.join(sorted(stood_in))}"
     table = TableText(title, headers, lines, notes.lines(), data_table(rows, layout, agg, published, compare))
     if stood_in:
+        how = "in order of |Θ|"
+        if (keyed := layout.paper_rows) is not None:
+            keys = [k for k, _ in keyed.settings] + ([keyed.unpivot_setting] if keyed.unpivot_setting else [])
+            how = f"by their settings ({', '.join(keys)})"
         table.notes.append(
             f"[paper ...] is {layout.paper_model}'s published number; the paper has no rows of "
-            f"{', '.join(sorted(stood_in))}: each method's rows are matched to {layout.paper_model}'s in order of |Θ|"
+            f"{', '.join(sorted(stood_in))}: each method's rows are matched to {layout.paper_model}'s {how}"
         )
     if compare and not published:
         tasks = ", ".join(c.task for c in layout.columns)
         table.notes.append(f"the paper has no table for these tasks ({tasks})")
     return table
-
-
-def stand_in_row(published: Sequence[PaperRow], row: Row, rows: Sequence[Row], model: str) -> PaperRow | None:
-    """For a model the paper lacks, the published row of the paper's ``model`` and the same method: our rows of
-    that model and method and the paper's, each in order of |Θ|, are paired in that order (the |Θ| of a small
-    model never comes near GPT-3's, so the nearest count would pair every size with the smallest row)."""
-    theirs = sorted(
-        (p for p in published if p.model == model and p.method == paper_method(row.method)),
-        key=lambda p: p.params,
-    )
-    ours = sorted(
-        (r for r in rows if (r.model, r.method) == (row.model, row.method)), key=lambda r: r.params or 0
-    )
-    if not theirs:
-        return None
-    place = next(i for i, r in enumerate(ours) if r is row)
-    return theirs[min(place, len(theirs) - 1)]
 
 
 def measured_line(
@@ -199,7 +186,7 @@ def _published_only(
     for paper in published:
         if id(paper) in matched or paper.model not in models:
             continue
-        line = [paper.model, f"{paper.method}{paper.marker} (paper)", paper_params_text(paper, notes)]
+        line = [paper.model, f"{paper.label} (paper)", paper_params_text(paper, notes)]
         line += [paper_cell(paper, c) for c in layout.columns]
         line += [fmt(_paper_average(paper), 1)] if layout.average else []
         lines.append(line)
