@@ -150,3 +150,16 @@ def test_table15_open_beside_the_published_lora_prefix_rows(tmp_path, capsys) ->
         ["LoRA+PE (paper)", "151.1M", "75.9", "91.1"],
         ["LoRA+PE (paper)", "302.1M", "76.2", "91.3"],
     ]
+
+
+def test_auto_tables_send_each_record_to_its_most_specific_layout(tmp_path, capsys) -> None:
+    """``adaptbench table`` (--layout auto): WikiSQL is in Tables 4, 5, 6 and 15, MNLI in GLUE's Table 2 and, as
+    generation, in Table 4. LoRA's WikiSQL, SAMSum and generated-MNLI runs make one Table 4 (the widest layout
+    holding WikiSQL); the run with a classification head stays in GLUE's table."""
+    write_records(tmp_path / "out", records())
+    assert main([str(tmp_path / "out")]) == 0
+    titles = [line for line in capsys.readouterr().out.splitlines() if line.startswith("**")]
+    assert len(titles) == 2
+    assert titles[0].startswith("**GLUE (the paper's Table 2)") and titles[1].startswith(
+        "**WikiSQL, MNLI-m, SAMSum"
+    )
