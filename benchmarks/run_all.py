@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = (
     "train_step",
     "vs_peft",
+    "peft_tuners",
     "merged_latency",
     "adapter_latency",
     "train_memory",

@@ -331,19 +331,23 @@ def _ia3(c: Any, d_in: int, d_out: int, feedforward: bool) -> int:
 @register_method("peft")
 class PeftTuner(Method):
     Config = PeftTunerConfig
+    exports_to_peft = True  # through PEFT's own model and save (``peft_model``)
 
     @property
     def is_prompt(self) -> bool:
         return self.cfg.peft_type == PROMPT_TUNING
 
-    def peft_config(self, model: nn.Module, layout: Layout) -> Any:
-        """PEFT's config for this model: targets and module settings as the model's module names."""
+    def peft_config(self, model: nn.Module, layout: Layout, **extra: Any) -> Any:
+        """PEFT's config for this model: targets and module settings as the model's module names (prompt tuning:
+        none), and the ``extra`` fields."""
+        if self.is_prompt:
+            return make_peft_config(PROMPT_TUNING, self.cfg.peft_config, None, **extra)
         settings = dict(self.cfg.peft_config)
         for key in MODULE_SETTINGS:
             if key in settings and settings[key] is not None:
                 settings[key] = module_names(model, target_modules(model, layout, list(settings[key])))
         names = module_names(model, target_modules(model, layout, self.cfg.targets))
-        return make_peft_config(self.cfg.peft_type, settings, names)
+        return make_peft_config(self.cfg.peft_type, settings, names, **extra)
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         """Targets and module settings from the layout; then PEFT injects into a meta build of the architecture,
@@ -433,6 +437,45 @@ class PeftTuner(Method):
         """AdaLoRA's rank schedule (any tuner with ``update_and_allocate``)."""
         tuner = getattr(model, TUNER, None)
         return [RankSchedule(tuner)] if hasattr(tuner, "update_and_allocate") else []
+
+    def peft_model(
+        self,
+        model: nn.Module,
+        build_base: Callable[[], nn.Module],
+        layout: Layout,
+        fields: Mapping[str, Any],
+    ) -> Any:
+        """PEFT's ``get_peft_model`` of a fresh base with this run's config, holding ``model``'s trained tensors: the
+        head is copied into the base first (PEFT's ``modules_to_save`` copies it when it wraps), each tuner layer's
+        state into PEFT's layer at the same path (the same class and adapter name), prompt tuning's vectors into
+        PEFT's prompt encoder."""
+        from peft import get_peft_model
+
+        base = build_base()
+        with torch.no_grad():
+            for name in fields.get("modules_to_save") or ():
+                base.get_submodule(name).load_state_dict(model.get_submodule(name).state_dict())
+        config = self.peft_config(base, layout, **fields)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wrapped = get_peft_model(base, config)
+        # get_peft_model writes the base's own name_or_path (a local folder, or nothing for random weights)
+        wrapped.peft_config["default"].base_model_name_or_path = fields.get("base_model_name_or_path")
+        with torch.no_grad():
+            if self.is_prompt:
+                vectors = getattr(model.base_model, VIRTUAL_TOKENS).embed
+                wrapped.prompt_encoder["default"].embedding.weight.copy_(vectors)
+            else:
+                ours, theirs = tuner_layers(model), tuner_layers(wrapped.base_model.model)
+                if set(ours) != set(theirs):  # the same config on the same architecture: a harness bug
+                    raise RuntimeError(f"PEFT adapted {sorted(theirs)}, the run {sorted(ours)}")
+                for path, layer in ours.items():
+                    theirs[path].load_state_dict(layer.state_dict())
+        trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        exported, _ = wrapped.get_nb_trainable_parameters()
+        if exported != trained:
+            raise RuntimeError(f"PEFT's model trains {exported} parameters, the run trained {trained}")
+        return wrapped.eval()
 
     def merge(self, model: nn.Module) -> None:
         """Fold every tuner layer into its base weight (PEFT's ``merge``) and put the base module back in its place:

@@ -1,4 +1,5 @@
-"""``adaptbench export``: a trained LoRA run as a PEFT adapter or a merged model, with the run's own logits."""
+"""``adaptbench export``: a trained LoRA or PEFT-tuner run as a PEFT adapter or a merged model, with the run's own
+logits."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from _methods_util import batch, method_batch
+from _methods_util import logits as method_logits
 from omegaconf import OmegaConf
 from peft import PeftModel, get_peft_model_state_dict
 from safetensors.torch import load_file
@@ -18,7 +21,7 @@ from adaptbench.harness import cli
 from adaptbench.harness.api.evaluation import EvalContext, predict_logits
 from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.loading import load_method, load_task
-from adaptbench.harness.api.models import build_model, load_tokenizer
+from adaptbench.harness.api.models import build_model, load_tokenizer, weights_location
 from adaptbench.harness.api.plugins import adapt
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.config.validate import validate
@@ -104,9 +107,12 @@ def test_peft_adapter_loads_with_peft_and_gives_the_run_logits(
         method.alpha,
         method.dropout,
     )
-    # the user's way: the base model from the adapter's own pointer (MiniLM's packaged weights), then PEFT
-    base = AutoModelForSequenceClassification.from_pretrained(config["base_model_name_or_path"], num_labels=1)
-    tokenizer = AutoTokenizer.from_pretrained(config["base_model_name_or_path"])
+    # the adapter points at the hub name, not at the venv folder the packaged weights were loaded from
+    cfg = run_config(minilm_run)
+    assert config["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2" == cfg.model.hf_name
+    # the user's way: that base model (here its offline copy), then PEFT
+    base = AutoModelForSequenceClassification.from_pretrained(weights_location(cfg.model), num_labels=1)
+    tokenizer = AutoTokenizer.from_pretrained(weights_location(cfg.model))
     untrained = logits(base, tokenizer)
     peft_model = PeftModel.from_pretrained(base, out).eval()
     expected = logits(harness_model(minilm_run), tokenizer)
@@ -189,6 +195,70 @@ def test_gpt2_whole_conv1d_matrices_export_to_peft(tmp_path: Path, capsys) -> No
     assert torch.allclose(logits(peft_model, tokenizer), logits(model, tokenizer), atol=1e-5)
 
 
+def fake_run(root: Path, overrides: list[str]) -> tuple[Path, torch.nn.Module]:
+    """A record and its trained tensors without training: the adapted model's trainable tensors (head included)
+    moved off their initial values, as training would. (record path, that model in eval mode)"""
+    cfg = compose_run_config([*overrides, f"output_root={root}"])
+    set_seed(cfg.seed)
+    task = load_task(cfg.task)
+    model = build_model(cfg.model, task.kind, task.num_labels)
+    adapt(model, load_method(cfg.method), Layout.from_config(cfg.model.layout))
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.3 * torch.randn(p.shape, generator=g))
+    path = record_path(cfg, "0" * 64)
+    save_trainable(model, artifacts_dir(path) / "trainable.safetensors")
+    write_json_atomic(path, fake_record(cfg))
+    return path, model.eval()
+
+
+@pytest.mark.parametrize(
+    ("method", "overrides"),
+    [
+        ("peft_ia3", ()),
+        ("peft_dora", ()),
+        ("peft_vera", ("method.peft_config.r=8",)),
+        ("peft_ln_tuning", ()),
+        ("peft_prompt_tuning", ("method.peft_config.num_virtual_tokens=3",)),
+    ],
+)
+def test_a_peft_tuner_exports_with_peft_save_and_loads_with_the_run_logits(
+    method: str, overrides: tuple[str, ...], tmp_path: Path, capsys
+) -> None:
+    """PEFT's own ``save_pretrained`` of the run's tuner: ``PeftModel.from_pretrained`` on the base gives the
+    logits of the harness's model (which, for prompt tuning, sees its n virtual tokens inserted)."""
+    record, ours = fake_run(tmp_path, ["model=tiny-bert", f"method={method}", *overrides])
+    out = tmp_path / "adapter"
+    assert export(record, "peft", out, capsys)[0] == 0
+    config = json.loads((out / "adapter_config.json").read_text())
+    cfg = run_config(record)
+    assert config["peft_type"] == load_method(cfg.method).cfg.peft_type and config["task_type"] == "SEQ_CLS"
+    assert config["base_model_name_or_path"] is None  # random weights: no base to point at
+    saved = load_file(str(out / "adapter_model.safetensors"))
+    assert any(name.endswith(".classifier.weight") for name in saved)  # the head, PEFT's modules_to_save
+
+    set_seed(cfg.seed)
+    base = build_model(cfg.model, "classification", 2)
+    plain = batch(base)  # padded: the second row ends in two pad positions
+    untrained = method_logits(base, plain)
+    theirs = PeftModel.from_pretrained(base, out).eval()
+    assert set(saved) == set(get_peft_model_state_dict(theirs))
+    vocab = base.config.vocab_size
+    expected = method_logits(ours, method_batch(load_method(cfg.method), plain, vocab, encoder=True))
+    assert not torch.allclose(untrained, expected, atol=1e-3)
+    assert torch.allclose(method_logits(theirs, plain), expected, atol=1e-5)
+
+
+def test_prompt_tuning_does_not_export_merged(tmp_path: Path, capsys) -> None:
+    record, _ = fake_run(tmp_path, ["model=tiny-bert", "method=peft_prompt_tuning"])
+    code, err = export(record, "merged", tmp_path / "merged", capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "method='peft_prompt_tuning' does not fold into the base weights" in err and "--format peft" in err
+    assert not (tmp_path / "merged").exists()
+
+
 def fake_record(cfg, **changes: object) -> dict:
     config = OmegaConf.to_container(cfg, resolve=True)
     record = {
@@ -208,8 +278,8 @@ def fake_record(cfg, **changes: object) -> dict:
 @pytest.mark.parametrize(
     ("method", "changes", "trainable", "message"),
     [
-        ("bitfit", {}, True, r"method='bitfit' is not valid for export; choose one of: lora"),
-        ("lora_pe", {}, True, r"method='lora_pe' is not valid for export; choose one of: lora"),
+        ("bitfit", {}, True, r"method='bitfit' is not valid for export; choose one of: lora, peft"),
+        ("lora_pe", {}, True, r"method='lora_pe' is not valid for export; choose one of: lora, peft"),
         ("lora", {"status": "failed", "error": "loss is nan"}, True, r"a failed run \(loss is nan\)"),
         ("lora", {}, False, r"no .*trainable.safetensors: .* rerun it with trainer.save_trainable=true"),
     ],

@@ -200,6 +200,7 @@ OTHER_PRESET_CASES = {
     "claims_minilm_weight_types": "test_claims_2_to_5_sweep_their_rows_on_the_claims_protocol",
     "claims_minilm_rank": "test_claims_2_to_5_sweep_their_rows_on_the_claims_protocol",
     "claims_minilm_prefix": "test_claims_2_to_5_sweep_their_rows_on_the_claims_protocol",
+    "beyond_paper": "test_beyond_paper_puts_peft_tuners_beside_table2_at_loras_budget",
 }
 # Presets on a decoder the user names (the paper's GPT-3 tables): their cells hold every setting (a row file
 # per model cannot exist). Their default, SmolLM2-360M, has its architecture in its YAML: they validate offline on
@@ -251,6 +252,55 @@ def test_claims_2_to_5_sweep_their_rows_on_the_claims_protocol():
     }
     cfg = compose_run_config(["+experiment=claims_minilm_prefix", "method=prefix_embed", "task=sst2"])
     assert cfg.method.infix_len == 0 and cfg.trainer.lr is None
+
+
+# beyond_paper's rows: (method, |Θ| on MiniLM-L6); the added methods within BUDGET_TOLERANCE of LoRA r = 8's
+# 6 x 2 x 2 x 384 x 8 = 73,728, except IA3 (vectors scaling activations: 6 x (384 + 384 + 1536) at T-Few's k, v,
+# FFN) and the paper's FT and BitFit, which train what they train
+BEYOND_PAPER = {
+    "full": None,
+    "bitfit": None,
+    "adapter_d": 4 * (2 * 384 * 24 + 24 + 384),
+    "adapter_h": 6 * 2 * (2 * 384 * 8 + 8 + 384),
+    "adapter_p": 6 * (2 * 384 * 16 + 16 + 384),
+    "lora": 6 * 2 * 2 * 384 * 8,
+    "peft_dora": 6 * 2 * (2 * 384 * 8 + 384),
+    "peft_ia3": 6 * (384 + 384 + 1536),
+    "peft_vera": 6 * 2 * (5760 + 384),
+    "peft_prompt_tuning": 192 * 384,
+}
+BUDGET_TOLERANCE = 0.07
+
+
+def test_beyond_paper_puts_peft_tuners_beside_table2_at_loras_budget():
+    """Issue 22's preset: Table 2's methods and DoRA, IA3, VeRA, prompt tuning on SST-2 and MRPC, each row's |Θ|
+    (``count_params``, what ``adaptbench params`` prints) its formula, within 7% of LoRA's where the form allows,
+    on claim 1's held-out protocol with no rate set (results/beyond_paper_minilm/run.sh searches it)."""
+    jobs = sweep_jobs("beyond_paper")
+    assert {(job["method"], job["task"], job["model"]) for job in jobs} == {
+        (m, t, "minilm-l6") for m in BEYOND_PAPER for t in ("sst2", "mrpc")
+    }
+    assert len(jobs) == len(BEYOND_PAPER) * 2 and {job["seed"] for job in jobs} == {"1"}
+    lora = BEYOND_PAPER["lora"]
+    for method, expected in BEYOND_PAPER.items():
+        cfg = compose_run_config(["+experiment=beyond_paper", f"method={method}", "task=sst2"])
+        assert dict(cfg.task.selection) == {"heldout": 256, "seed": 0} and cfg.trainer.lr is None
+        assert cfg.output_root == "results/beyond_paper_minilm"
+        task = load_task(cfg.task)
+        counted = count_params(cfg.model, cfg.method, task.kind, task.num_labels)["method_params"]
+        if expected is not None:
+            assert counted == expected, method
+        if expected is not None and method != "peft_ia3":
+            assert abs(counted - lora) / lora <= BUDGET_TOLERANCE, method
+    script = (
+        REPO / "results" / "beyond_paper_minilm" / "run.sh"
+    ).read_text()  # searches and trains every row
+    assert re.search(r"for method in ([\w ]+); do", script).group(1).split() == list(BEYOND_PAPER)
+    assert set(re.findall(r"\[(\w+)\]=[\d.e,-]+", script)) == set(BEYOND_PAPER)
+    prompt = compose_run_config(["+experiment=beyond_paper", "method=peft_prompt_tuning", "task=sst2"])
+    assert (
+        prompt.trainer.max_seq_len - prompt.method.peft_config.num_virtual_tokens == 128
+    )  # the others' input
 
 
 def test_the_preset_case_tables_are_what_conf_holds():

@@ -24,3 +24,13 @@ def load_task(node: Mapping) -> Task:
 def peft_methods() -> list[str]:
     """The registered methods whose runs export to PEFT (``Method.exports_to_peft``)."""
     return [name for name in METHODS.names() if METHODS.get(name).exports_to_peft]
+
+
+def lora_methods() -> list[str]:
+    """The registered methods that export to PEFT as LoRA (their ``low_rank_updates``), not through a PEFT model
+    of their own (``Method.peft_model``): those whose tensors are the harness's LoRA A and B."""
+    return [
+        name
+        for name in peft_methods()
+        if METHODS.get(name).peft_model is Method.peft_model  # not overridden
+    ]

@@ -105,9 +105,9 @@ class Method(Plugin):
     """
 
     group = "method"
-    # Whether a trained model of this method is exactly a PEFT LoRA adapter: LoRA's A and B and nothing else
-    # trained besides the task head (``adaptbench export`` writes only such runs). A composition answers for all
-    # of its components.
+    # Whether a trained model of this method is exactly a PEFT adapter (``adaptbench export`` writes only such
+    # runs): LoRA's A and B and nothing else trained besides the task head (``low_rank_updates``, converted by the
+    # harness), or a PEFT tuner's own model (``peft_model``). A composition answers for all of its components.
     exports_to_peft: bool = False
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
@@ -137,6 +137,20 @@ class Method(Plugin):
         """The low-rank updates this method put into ``model`` (LoRA's B A), for PEFT export and the Section 7
         analyses. Default: none."""
         return []
+
+    def peft_model(
+        self,
+        model: nn.Module,
+        build_base: Callable[[], nn.Module],
+        layout: Layout,
+        fields: Mapping[str, Any],
+    ) -> Any | None:
+        """PEFT's own ``PeftModel`` holding the tensors the adapted ``model`` trained, for PEFT's ``save_pretrained``
+        (``adaptbench export --format peft``), built on ``build_base()`` (the run's model again, not adapted).
+        ``fields``: the PEFT config fields the harness sets (``task_type``, ``base_model_name_or_path``,
+        ``modules_to_save``: the task head). Default ``None``: the method's PEFT form is its ``low_rank_updates``,
+        which the harness converts to a LoRA adapter."""
+        return None
 
     def merge(self, model: nn.Module) -> None:
         """Fold the method into the frozen weights for inference (LoRA). Default: nothing to merge."""

@@ -153,7 +153,7 @@ def load_lora_run(location: str) -> LoRARun:
     them. Builds no model."""
     from safetensors import safe_open
 
-    from adaptbench.harness.api.loading import peft_methods
+    from adaptbench.harness.api.loading import lora_methods
     from adaptbench.harness.api.models import arch_config
 
     path = Path(location)
@@ -178,7 +178,7 @@ def load_lora_run(location: str) -> LoRARun:
             "RUN",
             location,
             f"method={record['method']!r} trains no LoRA: {tensors} holds no LoRA A matrices; give a run of a "
-            f"method with LoRA ({', '.join(peft_methods())}, or a composition with one)",
+            f"method with LoRA ({', '.join(lora_methods())}, or a composition with one)",
         )
     n_layers = int(arch_config(cfg.model).num_hidden_layers)
     return LoRARun(path, cfg, tensors, a_names, n_layers)

@@ -1,20 +1,24 @@
-"""``adaptbench export RECORD --format peft|merged --out DIR``: a trained LoRA run as files other tools load.
+"""``adaptbench export RECORD --format peft|merged --out DIR``: a trained run as files other tools load.
 
 The run's model is rebuilt from the record's ``config`` (a model built with random weights,
 ``model.pretrained=false``, gets the run's base weights back from the run's seed) and its best evaluation's
 ``trainable.safetensors`` (written with ``trainer.save_trainable=true``) is loaded onto it.
 
 * ``peft``: ``adapter_config.json`` + ``adapter_model.safetensors`` for ``peft.PeftModel.from_pretrained(base,
-  DIR)``. LoRA's A and B become PEFT's ``lora_A.weight``/``lora_B.weight`` with the same ``r``, ``lora_alpha``
-  (PEFT also scales by alpha/r) and ``lora_dropout``; the task head goes into ``modules_to_save``. LoRA on
-  output slices of a fused matrix (GPT-2's q and v inside ``c_attn``) is refused: PEFT adapts a whole matrix,
-  so the same tensors there would be a different function.
+  DIR)``; ``base_model_name_or_path`` is the model's hub name (not the local folder it was loaded from).
+  - A PEFT tuner (``method=peft_*``): PEFT's own ``PeftModel`` holding the run's tensors (``Method.peft_model``),
+    written by PEFT's ``save_pretrained``.
+  - LoRA: its A and B become PEFT's ``lora_A.weight``/``lora_B.weight`` with the same ``r``, ``lora_alpha``
+    (PEFT also scales by alpha/r) and ``lora_dropout``; the task head goes into ``modules_to_save``. LoRA on
+    output slices of a fused matrix (GPT-2's q and v inside ``c_attn``) is refused: PEFT adapts a whole
+    matrix, so the same tensors there would be a different function.
 * ``merged``: B A folded into the weights (``Method.merge``), saved with ``save_pretrained`` with the
   tokenizer: the base architecture, loadable with ``AutoModelFor{SequenceClassification,CausalLM}``.
 
-Only runs of methods that declare ``Method.exports_to_peft`` (LoRA) are exported. PEFT's prompt/prefix tuning
-is not the function of the harness's prefix methods (PEFT puts virtual tokens before the first token and has no
-infix; its prefix tuning learns keys/values, not activations), so no other method has an exact PEFT form.
+Only runs of methods that declare ``Method.exports_to_peft`` (LoRA, the PEFT tuners) are exported. PEFT's
+prompt/prefix tuning is not the function of the harness's prefix methods (PEFT puts virtual tokens before the
+first token and has no infix; its prefix tuning learns keys/values, not activations), so no other method has an
+exact PEFT form.
 """
 
 from __future__ import annotations
@@ -93,10 +97,9 @@ def rebuild(cfg: DictConfig, trainable: Path) -> Rebuilt:
 
 
 # ------------------------------------------------------------------------------------------------ peft
-def check_whole_matrices(cfg: DictConfig) -> None:
-    """Refuse LoRA on output slices of a fused matrix (GPT-2's ``c_attn``), before any model is built."""
-    layout = Layout.from_config(cfg.model.layout)
-    sliced = [t for t in load_method(cfg.method).cfg.targets if layout.target(t).n_slices > 1]
+def check_whole_matrices(updates: list[LowRankUpdate], layout: Layout) -> None:
+    """Refuse LoRA on output slices of a fused matrix (GPT-2's ``c_attn``): PEFT adapts whole matrices."""
+    sliced = sorted({u.target for u in updates if not u.whole})
     if sliced:
         raise ConfigError(
             f"--format peft: LoRA on slices {', '.join(sliced)} of a fused matrix ({layout.target(sliced[0]).path})"
@@ -131,28 +134,37 @@ def target_modules(model: nn.Module, wrapped: set[str], layout: Layout, targets:
 
 
 def base_model_location(model_cfg: Any) -> str | None:
-    """Where PEFT users load the base model from: the run's weights (None for random weights)."""
+    """Where PEFT users get the base model: its hub name (the run may have loaded a local or packaged copy, whose
+    path means nothing on another machine), else the run's local folder; None for random weights."""
     if not model_cfg.get("pretrained", True):
         return None
-    location = model_cfg.get("path") or model_cfg.get("hf_name")
-    return resolve_location(location) if location else None
+    if model_cfg.get("hf_name"):
+        return str(model_cfg.hf_name)
+    return resolve_location(model_cfg.path) if model_cfg.get("path") else None
+
+
+def harness_fields(rebuilt: Rebuilt) -> dict[str, Any]:
+    """The PEFT config fields the run decides, whatever the method: task type, base model and the head."""
+    heads = sorted({name.split(".")[0] for name in head_parameter_names(rebuilt.model)})
+    return {
+        "task_type": PEFT_TASK_TYPES[rebuilt.task.kind],
+        "base_model_name_or_path": base_model_location(rebuilt.cfg.model),
+        "modules_to_save": heads or None,
+    }
 
 
 def adapter_config(rebuilt: Rebuilt, updates: list[LowRankUpdate]) -> dict[str, Any]:
     """PEFT's LoraConfig of the run: one r, alpha/r and dropout for every adapted matrix (LoRA's settings)."""
-    cfg, first = rebuilt.cfg, updates[0]
-    heads = sorted({name.split(".")[0] for name in head_parameter_names(rebuilt.model)})
+    first = updates[0]
     return {
         "peft_type": "LORA",
-        "task_type": PEFT_TASK_TYPES[rebuilt.task.kind],
-        "base_model_name_or_path": base_model_location(cfg.model),
+        **harness_fields(rebuilt),
         "r": int(first.lora_A.shape[0]),
         "lora_alpha": first.alpha,
         "lora_dropout": first.dropout,
         "target_modules": target_modules(
             rebuilt.model, {u.module for u in updates}, rebuilt.layout, sorted({u.target for u in updates})
         ),
-        "modules_to_save": heads or None,
         "fan_in_fan_out": any(u.transposed for u in updates),
         "bias": "none",
         "use_rslora": False,
@@ -161,8 +173,21 @@ def adapter_config(rebuilt: Rebuilt, updates: list[LowRankUpdate]) -> dict[str, 
     }
 
 
+def build_base(rebuilt: Rebuilt) -> nn.Module:
+    """The run's model again, not adapted (its random base weights from the run's seed, as ``rebuild``)."""
+    set_seed(int(rebuilt.cfg.seed))
+    return build_model(rebuilt.cfg.model, rebuilt.task.kind, rebuilt.task.num_labels).eval()
+
+
 def export_peft(rebuilt: Rebuilt, out: Path) -> None:
+    own = rebuilt.method.peft_model(
+        rebuilt.model, lambda: build_base(rebuilt), rebuilt.layout, harness_fields(rebuilt)
+    )
+    if own is not None:
+        own.save_pretrained(out)
+        return
     updates = rebuilt.method.low_rank_updates(rebuilt.model)
+    check_whole_matrices(updates, rebuilt.layout)
     config = adapter_config(rebuilt, updates)
     out.mkdir(parents=True, exist_ok=True)
     (out / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -171,7 +196,15 @@ def export_peft(rebuilt: Rebuilt, out: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ merged
 def export_merged(rebuilt: Rebuilt, out: Path) -> None:
+    """Refused where the merged model is not the base architecture (prompt tuning's vectors fold into no
+    weight): the saved model would lose what the run trained."""
     rebuilt.method.merge(rebuilt.model)
+    extra = sorted(set(rebuilt.model.state_dict()) - set(build_base(rebuilt).state_dict()))
+    if extra:
+        raise ConfigError(
+            f"--format merged: method={rebuilt.cfg.method.name!r} does not fold into the base weights "
+            f"({extra[0]} is left); use --format peft"
+        )
     rebuilt.model.save_pretrained(out)
     rebuilt.tokenizer.save_pretrained(out)
 
@@ -179,7 +212,7 @@ def export_merged(rebuilt: Rebuilt, out: Path) -> None:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="adaptbench export",
-        description="Write a trained LoRA run's adapter in a format other tools load.",
+        description="Write a trained run's adapter in a format other tools load.",
     )
     parser.add_argument(
         "record", type=Path, help="the run's record (.json); the run needs trainer.save_trainable"
@@ -193,8 +226,6 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--out", required=True, type=Path, help="folder to write")
     args = parser.parse_args(list(argv))
     cfg, trainable = load_run(args.record)
-    if args.format == "peft":
-        check_whole_matrices(cfg)
     rebuilt = rebuild(cfg, trainable)
     (export_peft if args.format == "peft" else export_merged)(rebuilt, args.out)
     summary = {"format": args.format, "out": str(args.out)}

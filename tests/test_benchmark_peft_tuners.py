@@ -1,0 +1,41 @@
+"""``benchmarks/peft_tuners.py --quick`` (tiny-bert, 2 rounds): every listed tuner gets its train-step time ratio
+and its step-memory ratio, ours / PEFT run directly; the memory one is deterministic on a CPU and within target."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TUNERS = [
+    "peft_lora", "peft_dora", "peft_ia3", "peft_prompt_tuning", "peft_vera", "peft_adalora", "peft_loha",
+    "peft_lokr", "peft_oft", "peft_boft", "peft_fourierft", "peft_ln_tuning",
+]  # fmt: skip
+
+
+def test_quick_mode_reports_both_ratios_for_every_tuner() -> None:
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "peft_tuners.py"), "--quick"],
+        cwd=BENCHMARKS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    ratios = {line["comparison"]: line for line in lines if "comparison" in line}
+    for tuner in TUNERS:
+        step = ratios[f"{tuner} train_step: ours/peft"]
+        assert step["rounds"] == 2 and math.isfinite(step["ratio"]) and step["ratio"] > 0
+        memory = ratios[f"{tuner} step memory: ours/peft"]
+        assert memory["denominator_bytes"] > 0 and memory["ratio"] <= 1.02, (
+            memory
+        )  # the harness adds no memory
+    (summary,) = [line for line in lines if line.get("summary")]
+    assert summary["benchmark"] == "peft_tuners" and len(summary["others"]) == 2 * len(TUNERS)
