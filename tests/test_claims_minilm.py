@@ -16,7 +16,8 @@ from adaptbench.harness.records.store import iter_records
 from adaptbench.harness.report.readme import generated_parts
 from adaptbench.harness.report.tables import main as table_main
 
-ROOT = Path(__file__).resolve().parents[1] / "results" / "claims_minilm"
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO / "results" / "claims_minilm"
 
 
 def test_the_claims_readme_table_is_the_records():
@@ -64,10 +65,24 @@ def test_each_claim_table_rerenders_from_its_records(folder: str, tmp_path: Path
     assert out.read_text(encoding="utf-8") == (ROOT / folder / "table.md").read_text(encoding="utf-8"), folder
 
 
+def benchmark_figures() -> str:
+    """The committed benchmark ratios as claims.md quotes them: the ratio and its IQR (3 decimals) and the overhead in
+    percent (1 decimal), beside the paper's Table 1 CSV (its GPU overheads)."""
+    latest = json.loads((REPO / "benchmarks" / "results" / "latest.json").read_text())
+    lines = [line for bench in latest["benchmarks"].values() for line in bench.get("lines", [])]
+    figures = [
+        f"{line['ratio']:.3f} {abs(100 * (line['ratio'] - 1)):.1f} {line.get('ratio_iqr', 0):.3f}"
+        for line in lines
+        if isinstance(line.get("ratio"), float)
+    ]
+    return "\n".join(figures) + (REPO / "results" / "paper" / "table1_latency.csv").read_text()
+
+
 def test_every_number_in_the_verdicts_is_in_its_claims_generated_table():
     """results/claims.md's verdict rows quote scores (its "what the records show" column): each decimal number
-    must be printed in the generated table of a folder that row names (or be the zero-shot cosine), so a
-    mistyped or stale number fails here."""
+    must be printed in the generated table of a folder that row names (each folder's table.md, Section 7's
+    section7.md, the benchmarks' latest.json), or be the zero-shot cosine, so a mistyped or stale number fails
+    here."""
     zero_shot = json.loads((ROOT / "zero_shot_stsb.json").read_text())["metrics"]["pearson"]
     rows = [
         line
@@ -79,7 +94,20 @@ def test_every_number_in_the_verdicts_is_in_its_claims_generated_table():
         named = set(re.findall(r"`claims_minilm/(\w+)", row)) & set(FOLDERS)
         tables = [(ROOT / "table.md").read_text()] if "claims_minilm/records" in row else []
         tables += [(ROOT / name / "table.md").read_text() for name in sorted(named)]
-        printed = set(re.findall(r"\d+\.\d", "\n".join(tables))) | {f"{100 * zero_shot:.1f}"}
+        if "`claims_minilm/section7" in row:
+            tables.append((ROOT / "section7" / "section7.md").read_text())
+        if "`benchmarks/" in row:
+            tables.append(benchmark_figures())
+        printed = set(re.findall(r"\d+\.\d+", "\n".join(tables)))
+        printed |= {f"{100 * zero_shot:.1f}"}
         shown = re.split(r"(?<!\\)\|", row)[4]  # the "what the records show" column
-        quoted = set(re.findall(r"(?<![\w.])\d+\.\d(?!\d)", shown))
+        quoted = set(re.findall(r"(?<![\w.])\d+\.\d+(?!\d)", shown))
+        assert quoted, f"claims.md row {row[:6]} quotes no number"
         assert quoted <= printed, f"claims.md row {row[:6]}: {sorted(quoted - printed)} not in its tables"
+
+
+def test_section7_rerenders_from_the_committed_tensors(tmp_path: Path) -> None:
+    """section7.md is what section7.py computes now from the rank runs' committed LoRA tensors."""
+    section7 = runpy.run_path(str(ROOT / "section7.py"))
+    assert section7["render"](tmp_path) == (ROOT / "section7" / "section7.md").read_text(encoding="utf-8")
+    assert (tmp_path / "phi-sst2-q.png").stat().st_size > 0
