@@ -17,8 +17,9 @@ from adaptbench.harness.config.tree import CONF_DIR
 from adaptbench.harness.report.paper import KeyedRows, SettingColumn
 
 LAYOUT_FOLDER = "layout"  # conf/layout/<name>.yaml
-# Layouts that are not a YAML file: one column per task (``auto``), latency records and |Θ| counts.
-BUILT_IN = ("auto", "latency", "params")
+# Layouts that are not a YAML file: one column per task (``auto``), latency records, |Θ| counts and each
+# method's cost beside full fine-tuning.
+BUILT_IN = ("auto", "latency", "params", "cost")
 AGGREGATES = ("median", "mean")
 
 
@@ -195,7 +196,7 @@ def layouts() -> dict[str, TableLayout]:
 
 
 def layout_choices() -> tuple[str, ...]:
-    return ("auto", *layouts(), "latency", "params")
+    return ("auto", *layouts(), "latency", "params", "cost")
 
 
 def auto_layout(records: Sequence[Mapping[str, Any]]) -> TableLayout:

@@ -1,6 +1,6 @@
 """The results model: the records of a report's sources, read once, and the grid of each table layout over them,
 built once. ``adaptbench table`` (and its ``--wandb`` summary run: tables, cell numbers, figures), ``adaptbench
-plot``, a sweep's ``multirun.md`` and the quickstart table all render from one ``Results``."""
+plot``, the cost table, a sweep's ``multirun.md`` and the quickstart table all render from one ``Results``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.records.store import iter_records
+from adaptbench.harness.report.cost import CostRow, build_cost_rows
 from adaptbench.harness.report.grid import Row, build_rows
 from adaptbench.harness.report.latency_table import iter_latency_records
 from adaptbench.harness.report.layouts import TableLayout, split_by_layout
@@ -38,6 +39,7 @@ class Results:
     latency: list[Mapping[str, Any]] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)  # the folders read (empty for records from W&B)
     _grids: dict[TableLayout, list[Row]] = field(default_factory=dict, repr=False)
+    _cost: tuple[list[CostRow], dict[tuple[str, str], CostRow]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_dirs(cls, dirs: Sequence[str], latency: bool = True) -> Results:
@@ -67,3 +69,10 @@ class Results:
     def grids(self) -> list[tuple[TableLayout, list[Row]]]:
         """Every table of ``--layout auto`` as (layout, rows)."""
         return [(layout, self.grid(layout, records)) for layout, records in self.by_layout()]
+
+    def cost(self) -> tuple[list[CostRow], dict[tuple[str, str], CostRow]]:
+        """The cost rows (model × method × settings × task) and the full fine-tuning row of each model × task,
+        built once (harness.report.cost)."""
+        if self._cost is None:
+            self._cost = build_cost_rows(self.runs)
+        return self._cost

@@ -13,7 +13,9 @@ seeds). Every cell shows ``n``, the seeds it aggregates, and what it lacks, so t
   record of, e.g. a sweep job that never finished; a cell with no record at all shows only ``missing``.
 
 ``--layout latency`` reads latency records (``<dir>/latency/``) instead of run records (``<dir>/records/``),
-and ``--layout params`` measures |Θ| of every method on one model (meta device, no records).
+``--layout params`` measures |Θ| of every method on one model (meta device, no records), and ``--layout cost``
+tabulates what each method costs (|Θ|, peak memory, throughput, time to the best evaluation) as ratios to full
+fine-tuning (harness.report.cost); ``--compare paper`` adds that cost section after the score tables.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from adaptbench.harness.api.errors import ConfigError, bad_choice
 from adaptbench.harness.records.store import check_out_file
+from adaptbench.harness.report.cost import cost_table
 from adaptbench.harness.report.latency_table import iter_latency_records, latency_tables
 from adaptbench.harness.report.layouts import (
     AGGREGATES,
@@ -54,7 +57,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--layout",
         default="auto",
-        help="auto, latency, params or a layout of conf/layout/ (glue, e2e, dart, webnlg, ...) (default: auto)",
+        help="auto, latency, params, cost or a layout of conf/layout/ (glue, e2e, dart, webnlg, ...) (default: auto)",
     )
     parser.add_argument(
         "--layout-dir",
@@ -143,14 +146,25 @@ def tables_for(args: argparse.Namespace, results: Results) -> list[TableText]:
     if not results.runs:
         raise ConfigError(f"no run records under {', '.join(args.dirs)} (looked in <DIR>/records)")
     compare = args.compare == "paper"
+    if args.layout == "cost":
+        return [cost_section(results, compare)]
     if args.layout == "auto":
-        return [run_table(rows, layout, args.agg, compare) for layout, rows in results.grids()]
-    layout = layouts()[args.layout]
-    if not results.selected(layout):
-        raise ConfigError(
-            f"no records of --layout {args.layout}'s tasks ({', '.join({c.task for c in layout.columns})})"
-        )
-    return [run_table(results.grid(layout), layout, args.agg, compare)]
+        tables = [run_table(rows, layout, args.agg, compare) for layout, rows in results.grids()]
+    else:
+        layout = layouts()[args.layout]
+        if not results.selected(layout):
+            raise ConfigError(
+                f"no records of --layout {args.layout}'s tasks ({', '.join({c.task for c in layout.columns})})"
+            )
+        tables = [run_table(results.grid(layout), layout, args.agg, compare)]
+    return tables + ([cost_section(results, compare)] if compare else [])
+
+
+def cost_section(results: Results, compare: bool) -> TableText:
+    rows, reference = results.cost()
+    if not rows:
+        raise ConfigError("no complete run records: --layout cost tabulates finished runs only")
+    return cost_table(rows, reference, results.runs, compare)
 
 
 def main(argv: Sequence[str]) -> int:
