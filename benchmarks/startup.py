@@ -61,6 +61,7 @@ def lap(name):
 from adaptbench.harness.run import job as runner
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.run.loggers import open_logger
+from adaptbench.harness.records.store import write_json_atomic
 lap("imports")
 def timed(name, fn):
     def wrapper(*a, **k):
@@ -81,7 +82,7 @@ logger = open_logger(job.cfg, job.artifacts.name)
 trained = runner.train(job, built, logger)
 lap("train()")
 record = runner.make_record(job, built, trained, 0.0)
-runner.write_json_atomic(job.path, record)
+write_json_atomic(job.path, record)
 lap("record")
 marks["training step"] = trained.train_seconds
 marks["evaluation"] = trained.eval_seconds
