@@ -107,6 +107,34 @@ def _jsonl_rows(path: Path, text: str) -> list[Row]:
     return rows
 
 
+def dataset_rows(name: str, split: str, split_key: str) -> tuple[Path, list[Row]]:
+    """The rows of one split of ``task.dataset``: a folder written by ``datasets.save_to_disk`` (read by
+    ``datasets.load_from_disk``) or a hub name (``datasets.load_dataset``), with a where-label for errors
+    (``<dataset>[<split>]``, row numbers from 1)."""
+    import datasets
+
+    try:
+        if Path(name).is_dir():
+            loaded = datasets.load_from_disk(name)
+            if isinstance(loaded, datasets.DatasetDict):
+                if split not in loaded:
+                    raise bad_choice(
+                        f"task.{split_key} (a split of task.dataset={name!r})", split, list(loaded)
+                    )
+                loaded = loaded[split]
+        else:
+            loaded = datasets.load_dataset(name, split=split)
+    except ConfigError:
+        raise
+    except (OSError, ValueError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"task.dataset={name!r} (split {split!r}) cannot be loaded: {reason}") from None
+    rows = [(n, dict(row)) for n, row in enumerate(loaded, start=1)]
+    if not rows:
+        raise ConfigError(f"task.dataset={name!r}: split {split!r} has no rows")
+    return Path(f"{name}[{split}]"), rows
+
+
 def read_rows(path: Path) -> list[Row]:
     """The records of a CSV/TSV/JSONL file; an empty file is a DataError."""
     try:
@@ -169,6 +197,10 @@ class TextClassificationConfig:
     label_field: str = "label"
     # auto: regression when the train labels are numbers and one is not an integer, else classification
     label_kind: str = "auto"
+    # instead of the files: a datasets.save_to_disk folder or a hub dataset name, and its two splits
+    dataset: str | None = None
+    train_split: str = "train"
+    eval_split: str = "validation"
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.text_fields) <= 2:
@@ -229,20 +261,33 @@ class TextClassification(SequenceTask):
         self.label_field = cfg.label_field
 
     def validate(self) -> None:
-        data_file("eval_file", self.cfg.eval_file)
+        if self.cfg.dataset is None:
+            data_file("eval_file", self.cfg.eval_file)
         _ = self.labels  # reads the train file's label column: bad labels fail here, before any model
 
-    @cached_property
-    def train_rows(self) -> list[Row]:
-        path = data_file("train_file", self.cfg.train_file)
-        rows = read_rows(path)
+    def split_rows(self, key: str) -> tuple[Path, list[Row]]:
+        """The rows of ``train`` or ``eval``: from ``task.dataset``'s split when set, else from the file; the
+        same checks either way (a dataset's rows are records as a JSONL file's are)."""
+        if self.cfg.dataset is not None:
+            path, rows = dataset_rows(self.cfg.dataset, getattr(self.cfg, f"{key}_split"), f"{key}_split")
+        else:
+            path = data_file(f"{key}_file", getattr(self.cfg, f"{key}_file"))
+            rows = read_rows(path)
         check_columns(path, rows, self.columns())
-        return rows
+        return path, rows
+
+    @cached_property
+    def train_split(self) -> tuple[Path, list[Row]]:
+        return self.split_rows("train")
+
+    @property
+    def train_rows(self) -> list[Row]:
+        return self.train_split[1]
 
     @cached_property
     def labels(self) -> Labels:
-        path = Path(self.cfg.train_file)
-        return infer_labels(path, self.train_rows, self.label_field, self.cfg.label_kind)
+        path, rows = self.train_split
+        return infer_labels(path, rows, self.label_field, self.cfg.label_kind)
 
     @property
     def kind(self) -> str:  # type: ignore[override]  # read off the data, not fixed per class
@@ -286,11 +331,8 @@ class TextClassification(SequenceTask):
     def load(self) -> DatasetDict:
         from datasets import DatasetDict
 
-        eval_path = data_file("eval_file", self.cfg.eval_file)
-        eval_rows = read_rows(eval_path)
-        check_columns(eval_path, eval_rows, self.columns())
-        train = self.dataset(Path(self.cfg.train_file), self.train_rows)
-        return DatasetDict({"train": train, "validation": self.dataset(eval_path, eval_rows)})
+        train = self.dataset(*self.train_split)
+        return DatasetDict({"train": train, "validation": self.dataset(*self.split_rows("eval"))})
 
     def metrics(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         if self.kind == "regression":

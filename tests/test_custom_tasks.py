@@ -266,3 +266,57 @@ def test_cli_prints_one_line_before_building(tmp_path: Path) -> None:
         f"adaptbench: error: {train}:6: label \"\" in 'stars' is empty or not a label"
     )
     assert not (tmp_path / "out" / "artifacts").exists()  # failed in validation: nothing was built
+
+
+def test_a_dataset_by_name_is_read_as_the_same_files_are(tmp_path: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    columns = ["review", "stars"]
+    train_rows, dev_rows = reviews(24), reviews(8)
+    train = write_csv(tmp_path / "train.csv", columns, train_rows)
+    dev = write_csv(tmp_path / "dev.csv", columns, dev_rows)
+    folder = (
+        tmp_path / "reviews-dataset"
+    )  # what datasets' save_to_disk writes (a hub name loads the same way)
+    splits = {"train": train_rows, "test": dev_rows}
+    columns_of = {
+        split: {name: [row[i] for row in rows] for i, name in enumerate(columns)}
+        for split, rows in splits.items()
+    }
+    DatasetDict({split: Dataset.from_dict(c) for split, c in columns_of.items()}).save_to_disk(str(folder))
+    fields = {"text_fields": ["review"], "label_field": "stars"}
+    from_files = make("text_classification", train_file=str(train), eval_file=str(dev), **fields).load()
+    cfg = compose_run_config(
+        ["model=tiny-bert", "task=text_classification", f"task.dataset={folder}", "task.eval_split=test"]
+        + ["task.text_fields=[review]", "task.label_field=stars"]
+    )
+    from omegaconf import OmegaConf
+
+    from adaptbench.harness.records.hashing import config_hash
+
+    now = compose_run_config(["model=tiny-bert", "task=text_classification"])
+    before = OmegaConf.to_container(now, resolve=True)  # a record from before the dataset keys
+    for key in ("dataset", "train_split", "eval_split"):
+        del before["task"][key]
+    assert config_hash(before) == config_hash(now)
+    task = TASKS.get("text_classification").from_config(cfg.task)
+    task.validate()
+    from_dataset = task.load()
+    for split in ("train", "validation"):
+        assert from_dataset[split].to_dict() == from_files[split].to_dict()
+    assert from_dataset["train"]["stars"][:2] == [1, 0]  # "pos", "neg": ids in sorted order of the labels
+
+    wrong = make("text_classification", dataset=str(folder), **fields)  # eval_split: validation, not there
+    with pytest.raises(ConfigError) as err:
+        wrong.load()
+    assert str(err.value) == (
+        f"task.eval_split (a split of task.dataset={str(folder)!r})='validation' is not valid; "
+        "choose one of: test, train"
+    )
+    with pytest.raises(ConfigError) as err:
+        make(
+            "text_classification", dataset=str(folder), label_field="rating", text_fields=["review"]
+        ).validate()
+    assert str(err.value) == (
+        f"task.label_field='rating' is not a column of {folder}[train]; columns: review, stars"
+    )

@@ -58,6 +58,24 @@ def plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
 
 
+def from_hub(loader: Any, location: str, key: str, **kwargs: Any) -> Any:
+    """``loader.from_pretrained(location)``; a checkpoint that cannot be had (no such hub name, no network and no
+    cached copy, a folder without the files) is a config mistake: one line naming the location, no record."""
+    try:
+        return loader.from_pretrained(location, **kwargs)
+    except OSError as err:  # transformers raises OSError (EnvironmentError) for every "cannot get the files"
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(
+            f"{key}={location!r} cannot be loaded ({reason}); give a local folder with model.path=... or "
+            "set model.pretrained=false"
+        ) from None
+
+
+def location_key(model_cfg: Mapping, keys: tuple[str, ...]) -> str:
+    """The first of ``keys`` the model node sets (the one a location was read from), as ``model.<key>``."""
+    return "model." + next((key for key in keys if model_cfg.get(key)), keys[-1])
+
+
 def weights_location(model_cfg: Mapping) -> str:
     location = model_cfg.get("path") or model_cfg.get("hf_name")
     if not location:
@@ -94,7 +112,9 @@ def build_model(
         extra: dict[str, Any] = {} if task_kind == "generation" else {"num_labels": num_labels}
         if task_kind == "regression":
             extra["problem_type"] = "regression"
-        model = model_class.from_pretrained(weights_location(model_cfg), **extra)
+        model = from_hub(
+            model_class, weights_location(model_cfg), location_key(model_cfg, ("path", "hf_name")), **extra
+        )
     else:
         with torch.device(device):
             model = model_class.from_config(arch_config(model_cfg, task_kind, num_labels))
@@ -107,7 +127,9 @@ def load_tokenizer(model_cfg: Mapping) -> PreTrainedTokenizerBase:
     location = model_cfg.get("tokenizer") or model_cfg.get("path") or model_cfg.get("hf_name")
     if not location:
         raise ConfigError(f"model={model_cfg['name']!r} names no tokenizer (set model.tokenizer)")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_location(location))
+    tokenizer = from_hub(
+        AutoTokenizer, resolve_location(location), location_key(model_cfg, ("tokenizer", "path", "hf_name"))
+    )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.sep_token
     if tokenizer.eos_token is None and tokenizer.sep_token is not None:

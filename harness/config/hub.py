@@ -41,8 +41,13 @@ def families() -> list[str]:
 
 
 def needs_filling(model: Any) -> bool:
-    """A model node whose ``arch`` is null takes it (and its family) from the checkpoint (``conf/model/hub.yaml``)."""
-    return isinstance(model, DictConfig) and "arch" in model and model.get("arch") is None
+    """A model node whose ``arch`` is null takes it (and its family) from the checkpoint (``conf/model/hub.yaml``);
+    so does one whose ``arch`` holds only the user's ``+model.arch.<key>=…`` changes (no ``model_type``, no
+    layout yet): those apply on top of config.json."""
+    if not isinstance(model, DictConfig) or "arch" not in model or model.get("arch_source"):
+        return False
+    arch = model.get("arch")
+    return arch is None or (model.get("layout") is None and "model_type" not in arch)
 
 
 def checkpoint_location(model: DictConfig) -> str:
@@ -118,6 +123,12 @@ def fill_hub_model(cfg: DictConfig) -> None:
     layout = family_node(config["model_type"], f"model.hf_name={location!r}")
     check_generation(cfg, location, config, layout)
     arch = {k: v for k, v in config.items() if k not in BOOKKEEPING_KEYS}
+    changes = OmegaConf.to_container(model.arch, resolve=True) if model.arch is not None else {}
+    if changes:  # the user's keys, unlike config.json's own, are held to the model type's settings
+        from adaptbench.harness.config.arch_keys import check_arch_keys
+
+        check_arch_keys({"model_type": config["model_type"], **changes})
+        arch.update(changes)
     with open_dict(model):
         model.arch = arch
         model.layout = layout

@@ -141,15 +141,16 @@ def _composition_error(err: Exception, overrides: Sequence[str]) -> ConfigError:
         group, _, key = str(full_key).partition(".")
         try:
             node = compose_config(
-                [o for o in overrides if not o.split("=")[0].lstrip("+~").startswith(f"{group}.")]
+                [o for o in overrides if not o.split("=")[0].lstrip("+~").startswith(f"{group}.")],
+                with_choices=True,
             )
         except HydraException:
             node = None
         if node is not None and isinstance(node.get(group), DictConfig):
             valid = ", ".join(sorted(str(k) for k in node[group] if k not in NAMING_KEYS))
-            return ConfigError(
-                f"{full_key} is not a setting of {group}={node[group].get('name')!r}; valid keys: {valid}"
-            )
+            # the group's chosen file (trainer nodes have no name key): what the user selected or defaulted to
+            choice = node.hydra.runtime.choices.get(group) or node[group].get("name")
+            return ConfigError(f"{full_key} is not a setting of {group}={choice!r}; valid keys: {valid}")
     first = str(err).strip().splitlines()[0]
     could_not = re.match(r"Could not override '([^']+)'", first)
     if could_not:
@@ -157,10 +158,12 @@ def _composition_error(err: Exception, overrides: Sequence[str]) -> ConfigError:
     return ConfigError(first)
 
 
-def compose_config(overrides: Sequence[str]) -> DictConfig:
+def compose_config(overrides: Sequence[str], with_choices: bool = False) -> DictConfig:
+    """The composed config; ``with_choices`` keeps Hydra's own node (``hydra.runtime.choices``: the file chosen
+    in each group)."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        return compose(config_name="config", overrides=list(overrides))
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=with_choices)
 
 
 def compose_run_config(overrides: Sequence[str]) -> DictConfig:

@@ -27,6 +27,10 @@ UNHASHED_DEFAULTS: dict[tuple[str, str], object] = {
     ("trainer", "logging_steps"): None,
     ("task", "head_bias_init"): "zero",
     ("task", "selection"): None,
+    # own-data tasks read from a dataset by name (task.dataset) rather than files: unset, records hash as before
+    ("task", "dataset"): None,
+    ("task", "train_split"): "train",
+    ("task", "eval_split"): "validation",
 }
 
 

@@ -8,7 +8,8 @@
 The sweep's jobs are identified by their own saved configs (``<sweep dir>/<n>/.hydra/config.yaml``): each one's
 config hash names its record, exactly as the runner placed it, so records of other sweeps under the same
 ``output_root`` stay out. A job whose record predates the sweep was skipped (``resume=true``); a job without a
-record failed, and its error is in ``error.txt`` in its job folder (written by ``on_job_end``).
+record failed, and its error is in ``error.txt`` in its job folder (written by ``on_job_end``); one with neither
+was interrupted (Ctrl-C or a killed process): counted apart, never a failed cell of the table.
 
 Hydra does not call ``on_multirun_end`` when a job fails (the sweeper re-raises the first failure once the
 batch has run), so the summary is also registered with ``atexit``: a failed sweep gets it on its way out.
@@ -49,6 +50,9 @@ class SweepJobs:
     failed: list[tuple[dict, str]] = field(default_factory=list)  # (record or stand-in, where its error is)
     # jobs another live process (another sweep) was running: neither this sweep's result nor its failure
     elsewhere: list[str] = field(default_factory=list)
+    # job folders with neither a record nor an error: stopped (Ctrl-C, a killed process) before they ended; not a
+    # failure of their config, so no failed cell in the table (a rerun with resume=true runs them)
+    interrupted: list[str] = field(default_factory=list)
 
     @property
     def records(self) -> list[dict]:
@@ -63,6 +67,8 @@ class SweepJobs:
             line += f" (errors: {', '.join(places[:LISTED_ERRORS])}{more})"
         if self.elsewhere:
             line += f", {len(self.elsewhere)} running elsewhere"
+        if self.interrupted:
+            line += f", {len(self.interrupted)} interrupted (no record: run the sweep again to finish it)"
         return line + (f"; table: {table}" if table else "")
 
 
@@ -136,6 +142,9 @@ def collect(sweep_dir: Path, started: float | None) -> SweepJobs:
         try:
             record = dict(read_record(path))
         except RecordError:
+            if not error_file.is_file() and not path.exists():  # stopped before Hydra saw it end
+                jobs.interrupted.append(str(job))
+                continue
             jobs.failed.append((stand_in(cfg, f"no record at {path}; see {where}"), where))
             continue
         if record.get("status") != "complete":
@@ -198,8 +207,8 @@ class SweepSummary(Callback):
             return
         global _failed_in_last_sweep
         jobs = collect(self.sweep_dir, self.started)
-        _failed_in_last_sweep = len(jobs.failed)
-        if not jobs.records:
+        _failed_in_last_sweep = len(jobs.failed) + len(jobs.interrupted)  # the exit status: not all done
+        if not jobs.records and not jobs.interrupted:
             return
         try:
             table = write_table(self.sweep_dir, jobs)
