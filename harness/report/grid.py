@@ -65,6 +65,9 @@ class Row:
     settings: tuple[tuple[str, Any], ...]
     cells: dict[str, Cell]
     method_params: list[int]
+    # each complete run's cost, where its record has it (the figures' other x axes)
+    peak_memory: list[tuple[int, str]] = field(default_factory=list)  # (bytes, peak_memory_kind)
+    train_seconds: list[float] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -138,11 +141,21 @@ def build_rows(records: Sequence[Mapping[str, Any]], layout: TableLayout) -> lis
         for column in layout.columns:
             if column.selects(record):
                 _add_to_cell(row.cells[column.header], record, column)
-        if record.get("status") == "complete" and record.get("params"):
-            row.method_params.append(int(record["params"]["method_params"]))
+        if record.get("status") == "complete":
+            _add_costs(row, record)
     for row in rows.values():
         _count_missing(row)
     return sorted(rows.values(), key=lambda r: (r.model, r.method, str(r.settings)))
+
+
+def _add_costs(row: Row, record: Mapping[str, Any]) -> None:
+    if record.get("params"):
+        row.method_params.append(int(record["params"]["method_params"]))
+    if record.get("peak_memory_bytes"):
+        row.peak_memory.append((int(record["peak_memory_bytes"]), str(record.get("peak_memory_kind") or "")))
+    seconds = (record.get("train") or {}).get("train_seconds")
+    if seconds:
+        row.train_seconds.append(float(seconds))
 
 
 def _add_to_cell(cell: Cell, record: Mapping[str, Any], column: Column) -> None:
