@@ -71,12 +71,17 @@ class Row:
 
     @property
     def label(self) -> str:
-        extra = " ".join(f"{key}={value}" for key, value in self.settings)
-        return paper_method(self.method) + (f" ({extra})" if extra else "")
+        return row_label(self.method, self.settings)
 
     @property
     def params(self) -> int | None:
         return int(statistics.median(self.method_params)) if self.method_params else None
+
+
+def row_label(method: str, settings: Sequence[tuple[str, Any]]) -> str:
+    """``LoRA (r=8)``: the method's paper name and the settings that tell its rows apart."""
+    extra = " ".join(f"{key}={value}" for key, value in settings)
+    return paper_method(method) + (f" ({extra})" if extra else "")
 
 
 def run_settings(record: Mapping[str, Any]) -> dict[str, Any]:

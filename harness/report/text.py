@@ -29,6 +29,9 @@ class TableText:
     notes: list[str] = field(default_factory=list)
     # the same table as numbers, one quantity a column (what CSV writes); None: CSV writes the text cells
     data: DataTable | None = None
+    # per row: its model and method by the paper's names, ``source`` "paper" for a published row (the results
+    # page's filters); empty where a table has none
+    facets: list[dict[str, str]] = field(default_factory=list)
 
 
 def fmt(value: float | None, digits: int) -> str:
@@ -121,6 +124,9 @@ def run_table(rows: Sequence[Row], layout: TableLayout, agg: str | None, compare
     headers = ["Model", "Method", "|Θ|", *(c.header for c in layout.columns)]
     headers += ["Avg."] if layout.average else []
     lines, matched, stood_in = [], set(), set()
+    facets = [
+        {"model": paper_model(r.model), "method": paper_method(r.method), "source": "ours"} for r in rows
+    ]
     for row in rows:
         paper = closest_row(published, row.model, row.method, row.params) if published else None
         if paper is None and published and layout.paper_model:
@@ -128,11 +134,14 @@ def run_table(rows: Sequence[Row], layout: TableLayout, agg: str | None, compare
             stood_in.add(paper_model(row.model))
         matched.add(id(paper))
         lines.append(measured_line(row, layout, agg, bool(published), paper, notes))
-    lines += _published_only(published, matched, rows, layout, notes)
+    for paper, line in _published_only(published, matched, rows, layout, notes):
+        lines.append(line)
+        facets.append({"model": paper.model, "method": paper.method, "source": "paper"})
     title = f"{layout.title or layout.name}: {agg} over seeds (± = standard deviation over seeds, n = seeds)"
     if stood_in:
         title += f"; published numbers: {layout.paper_model}, ours: {', '.join(sorted(stood_in))}"
-    table = TableText(title, headers, lines, notes.lines(), data_table(rows, layout, agg, published, compare))
+    data = data_table(rows, layout, agg, published, compare)
+    table = TableText(title, headers, lines, notes.lines(), data, facets)
     if stood_in:
         table.notes.append(
             f"[paper ...] is {layout.paper_model}'s published number; the paper has no rows of "
@@ -190,9 +199,9 @@ def _published_only(
     rows: Sequence[Row],
     layout: TableLayout,
     notes: Footnotes,
-) -> list[list[str]]:
+) -> list[tuple[PaperRow, list[str]]]:
     """The paper's rows no measured row matched, for the models we measured (all of them if the paper has none
-    of our models)."""
+    of our models), each with its cells."""
     ours = {paper_model(r.model) for r in rows}
     models = ours & {p.model for p in published} or {p.model for p in published}
     lines = []
@@ -202,5 +211,5 @@ def _published_only(
         line = [paper.model, f"{paper.method}{paper.marker} (paper)", paper_params_text(paper, notes)]
         line += [paper_cell(paper, c) for c in layout.columns]
         line += [fmt(_paper_average(paper), 1)] if layout.average else []
-        lines.append(line)
+        lines.append((paper, line))
     return lines
