@@ -26,6 +26,8 @@ commands:
                                method=a,b model=c,d: one JSON line per combination, in one process
   table [DIR ...] [options]    the paper's tables from run records (adaptbench table --help)
   plot [DIR ...] --out DIR     the paper's figures from run records
+  report [DIR ...] --out FILE  one self-contained HTML page: every table (sortable, filterable), the paper's
+                               numbers beside ours, the figures (adaptbench report --help)
   latency [hydra overrides]    forward latency of a method vs the base model (Table 1, Figure 5)
   score <task> --refs FILE --hyps FILE
                                official NLG metrics of a hypothesis file, as JSON (task: e2e, webnlg, dart)
@@ -243,6 +245,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int] | str] = {
     "score": cmd_score,
     "table": "adaptbench.harness.report.tables:main",
     "plot": "adaptbench.harness.report.plots:main",
+    "report": "adaptbench.harness.report.page:main",
     "latency": "adaptbench.harness.measure.latency:main",
     "export": "adaptbench.harness.measure.export:main",
     "analyze": "adaptbench.harness.measure.analyze:main",

@@ -9,7 +9,7 @@ from _records_util import latency_record, run_record, write_records
 
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.records.store import write_json_atomic
-from adaptbench.harness.report.plots import main, score_vs_params
+from adaptbench.harness.report.plots import main, score_vs_memory, score_vs_params, score_vs_time
 from adaptbench.harness.report.results import Results
 
 SWEEP = {"full": [0.90, 0.95, 0.91], "bitfit": [0.80, 0.84, 0.81], "lora": [0.88, 0.86, 0.89]}
@@ -29,6 +29,7 @@ def test_score_vs_params_from_a_sweep(tmp_path, capsys):
     assert width > 400 and height > 300
     assert "|Θ|" in svg.read_text()  # the x axis label
     assert "skipped latency_overhead: no latency records" in "\n".join(printed)
+    assert "skipped score_vs_memory: no complete run record has its peak memory" in "\n".join(printed)
     assert "skipped score_vs_rank: no method has records at more than one r" in "\n".join(printed)
 
 
@@ -42,10 +43,31 @@ def test_one_series_per_method_at_the_median(tmp_path):
     assert ax.get_xscale() == "log"
 
 
+def test_score_vs_memory_and_time_at_the_medians():
+    records = sweep_records()
+    for i, record in enumerate(records):  # full: 3, 4, 5 GiB and 30, 40, 50 s; the others 1/10 of that
+        scale = 1 if record["method"] == "full" else 0.1
+        record["peak_memory_bytes"], record["peak_memory_kind"] = (
+            int((3 + i % 3) * scale * 2**30),
+            "cuda_allocated",
+        )
+        record["train"]["train_seconds"] = (30 + 10 * (i % 3)) * scale
+    memory, time = score_vs_memory(Results(records)), score_vs_time(Results(records))
+    for figure, full_x in ((memory, 4.0), (time, 40.0)):
+        (ax,) = figure.axes
+        lines = {container.get_label(): container.lines[0] for container in ax.containers}
+        assert list(lines["FT"].get_xdata()) == [pytest.approx(full_x)]
+        assert list(lines["FT"].get_ydata()) == [pytest.approx(0.91)]
+        assert list(lines["LoRA"].get_xdata()) == [pytest.approx(full_x / 10)]
+    assert "peak CUDA allocation" in memory.axes[0].get_xlabel()
+
+
 def test_rank_and_latency_figures(tmp_path, capsys):
     records = [
         run_record("lora", 1, 0.8 + 0.01 * r, method_cfg={"r": r}, method_params=9216 * r) for r in (1, 2, 8)
     ]
+    for record in records:
+        record["peak_memory_bytes"], record["peak_memory_kind"] = 2**30, "process_max_rss"
     write_records(tmp_path, records)
     for batch in (1, 4):
         write_json_atomic(
@@ -55,7 +77,7 @@ def test_rank_and_latency_figures(tmp_path, capsys):
     names = sorted(p.name for p in (tmp_path / "figures").iterdir())
     assert names == [
         f"{n}.{ext}"
-        for n in ("latency_overhead", "score_vs_params", "score_vs_rank")
+        for n in ("latency_overhead", "score_vs_memory", "score_vs_params", "score_vs_rank", "score_vs_time")
         for ext in ("png", "svg")
     ]
     assert "skipped" not in capsys.readouterr().out

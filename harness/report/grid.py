@@ -68,15 +68,23 @@ class Row:
     # every result-changing setting of the row's runs (``run_settings``), not only those that tell rows apart:
     # what a settings-keyed paper table (Tables 5, 6) matches on
     all_settings: dict[str, Any] = field(default_factory=dict)
+    # each complete run's cost, where its record has it (the figures' other x axes)
+    peak_memory: list[tuple[int, str]] = field(default_factory=list)  # (bytes, peak_memory_kind)
+    train_seconds: list[float] = field(default_factory=list)
 
     @property
     def label(self) -> str:
-        extra = " ".join(f"{key}={value}" for key, value in self.settings)
-        return paper_method(self.method) + (f" ({extra})" if extra else "")
+        return row_label(self.method, self.settings)
 
     @property
     def params(self) -> int | None:
         return int(statistics.median(self.method_params)) if self.method_params else None
+
+
+def row_label(method: str, settings: Sequence[tuple[str, Any]]) -> str:
+    """``LoRA (r=8)``: the method's paper name and the settings that tell its rows apart."""
+    extra = " ".join(f"{key}={value}" for key, value in settings)
+    return paper_method(method) + (f" ({extra})" if extra else "")
 
 
 def run_settings(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,11 +150,21 @@ def build_rows(records: Sequence[Mapping[str, Any]], layout: TableLayout) -> lis
         for column in layout.columns:
             if column.selects(record):
                 _add_to_cell(row.cells[column.header], record, column)
-        if record.get("status") == "complete" and record.get("params"):
-            row.method_params.append(int(record["params"]["method_params"]))
+        if record.get("status") == "complete":
+            _add_costs(row, record)
     for row in rows.values():
         _count_missing(row)
     return sorted(rows.values(), key=lambda r: (r.model, r.method, str(r.settings)))
+
+
+def _add_costs(row: Row, record: Mapping[str, Any]) -> None:
+    if record.get("params"):
+        row.method_params.append(int(record["params"]["method_params"]))
+    if record.get("peak_memory_bytes"):
+        row.peak_memory.append((int(record["peak_memory_bytes"]), str(record.get("peak_memory_kind") or "")))
+    seconds = (record.get("train") or {}).get("train_seconds")
+    if seconds:
+        row.train_seconds.append(float(seconds))
 
 
 def _add_to_cell(cell: Cell, record: Mapping[str, Any], column: Column) -> None:

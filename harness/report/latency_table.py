@@ -15,6 +15,7 @@ from adaptbench.harness.report.paper import (
     PAPER_METHOD_ALIASES,
     latency_rows,
     paper_method,
+    paper_model,
 )
 from adaptbench.harness.report.text import TableText, fmt_params
 
@@ -136,6 +137,7 @@ def _latency_table(key: tuple, records: Sequence[Mapping[str, Any]]) -> TableTex
         paper_base = paper.get((BASE_PAPER_ROW, *setting))
         base.append(f"{statistics.median(times):.1f} ms" + _paper_latency_text(paper_base, False))
     lines = [base]
+    facets = [{"model": paper_model(model), "method": BASE_ROW}]
     for (method, r), cells in sorted(by_row.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         params = [
             int(x["method_params"]) for rs in cells.values() for x in rs if x.get("method_params") is not None
@@ -147,6 +149,7 @@ def _latency_table(key: tuple, records: Sequence[Mapping[str, Any]]) -> TableTex
                 _latency_cell(cells.get(setting, []), paper.get((latency_paper_row(method), *setting)))
             )
         lines.append(line)
+        facets.append({"model": paper_model(model), "method": paper_method(method)})
     notes = [
         f"measured on {device}" + (f", {threads} threads" if threads else "") + "; medians over repeats; "
         "% = overhead over the base model",
@@ -156,4 +159,4 @@ def _latency_table(key: tuple, records: Sequence[Mapping[str, Any]]) -> TableTex
         notes.append(CPU_NOTE)
     if any(latency_noise(r) is not None for r in records):
         notes.append(NOISE_NOTE)
-    return TableText(f"latency: {model} forward pass", headers, lines, notes)
+    return TableText(f"latency: {model} forward pass", headers, lines, notes, facets=facets)

@@ -1,6 +1,8 @@
 """``adaptbench plot``: the paper's figures from run and latency records, as PNG and SVG.
 
 - ``score_vs_params``: score against |Θ| on a log axis, one series per method, one panel per task (Figure 2);
+- ``score_vs_memory``, ``score_vs_time``: score against the runs' peak memory and training time, where the
+  records have them;
 - ``latency_overhead``: forward-latency overhead against batch size, one panel per sequence length, one line per
   method (Figure 5), from latency records (``<dir>/latency/``);
 - ``score_vs_rank``: score against the rank r, where records of one method differ in r (Table 6).
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import textwrap
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -110,36 +113,89 @@ def plain_ticks(ax: Any, values: Sequence[float]) -> None:
 
 
 def score_vs_params(results: Results) -> Figure:
+    return score_vs_cost(
+        results,
+        lambda row: row.params,
+        "trainable parameters |Θ| (log scale)",
+        "Score vs trainable parameters (cf. the paper's Figure 2)",
+        "no complete run record has a parameter count",
+        log_x=True,
+    )
+
+
+# what a record's ``peak_memory_kind`` measured (harness.run.outcome)
+MEMORY_KINDS = {"process_max_rss": "process peak RSS", "cuda_allocated": "peak CUDA allocation"}
+
+
+def score_vs_memory(results: Results) -> Figure:
+    kinds = sorted({MEMORY_KINDS.get(k, k) for rows in _all_rows(results) for _, k in rows.peak_memory})
+    return score_vs_cost(
+        results,
+        lambda row: statistics.median(b for b, _ in row.peak_memory) / 2**30 if row.peak_memory else None,
+        f"peak memory (GiB, {', '.join(kinds)}; median over seeds)",
+        "Score vs peak memory of training",
+        "no complete run record has its peak memory (peak_memory_bytes)",
+    )
+
+
+def score_vs_time(results: Results) -> Figure:
+    return score_vs_cost(
+        results,
+        lambda row: statistics.median(row.train_seconds) if row.train_seconds else None,
+        "training time (s, median over seeds)",
+        "Score vs training time",
+        "no complete run record has its training time (train.train_seconds)",
+    )
+
+
+def _all_rows(results: Results) -> list[Row]:
+    return [row for _, rows, _ in task_rows(results).values() for row in rows]
+
+
+def score_vs_cost(
+    results: Results,
+    x_of: Callable[[Row], float | None],
+    xlabel: str,
+    title: str,
+    why_none: str,
+    log_x: bool = False,
+) -> Figure:
+    """Score against a row's cost ``x_of(row)`` (|Θ|, memory, time), one series per model × method, one panel
+    per task that has a row with that cost."""
     tasks = task_rows(results)
     if not tasks:
         raise Skip("no complete run records with a score")
-    figure, axes = panels(len(tasks))
-    panel_series = {task: _params_series(rows, agg, task) for task, (_, rows, agg) in tasks.items()}
+    panel_series = {task: _cost_series(rows, agg, task, x_of) for task, (_, rows, agg) in tasks.items()}
+    panel_series = {task: series for task, series in panel_series.items() if series}
+    if not panel_series:
+        raise Skip(why_none)
+    figure, axes = panels(len(panel_series))
     colours = series_colours([label for series in panel_series.values() for label in series])
-    for ax, (task, (ylabel, _, _)) in zip(axes, tasks.items(), strict=True):
-        for label, points in sorted(panel_series[task].items()):
+    for ax, (task, series) in zip(axes, panel_series.items(), strict=True):
+        for label, points in sorted(series.items()):
             xs, ys, errs = zip(*sorted(points), strict=True)
             ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label, color=colours[label])
-        ax.set_xscale("log")
+        if log_x:
+            ax.set_xscale("log")
         ax.set_title(task)
-        ax.set_xlabel("trainable parameters |Θ| (log scale)")
-        set_ylabel(ax, ylabel)
+        ax.set_xlabel(xlabel)
+        set_ylabel(ax, tasks[task][0])
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small")
-    figure.suptitle(
-        "Score vs trainable parameters (cf. the paper's Figure 2)\nbars: ±1 standard deviation over seeds"
-    )
+    figure.suptitle(f"{title}\nbars: ±1 standard deviation over seeds")
     return figure
 
 
-def _params_series(rows: Sequence[Row], agg: str, task: str) -> dict[str, list[tuple[float, float, float]]]:
-    """Per model × method: (|Θ|, score, spread) of each row with a parameter count."""
+def _cost_series(
+    rows: Sequence[Row], agg: str, task: str, x_of: Callable[[Row], float | None]
+) -> dict[str, list[tuple[float, float, float]]]:
+    """Per model × method: (cost, score, spread) of each row with that cost."""
     models = {r.model for r in rows}
     series: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for row in rows:
-        cell = row.cells[task]
-        if row.params:
-            series[series_label(row, models)].append((row.params, cell.value(agg), cell.spread or 0.0))
+        cell, x = row.cells[task], x_of(row)
+        if x:
+            series[series_label(row, models)].append((x, cell.value(agg), cell.spread or 0.0))
     return series
 
 
@@ -214,8 +270,10 @@ def latency_overhead(results: Results) -> Figure:
     return figure
 
 
-FIGURES: dict[str, Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], Figure]] = {
+FIGURES: dict[str, Callable[[Results], Figure]] = {
     "score_vs_params": score_vs_params,
+    "score_vs_memory": score_vs_memory,
+    "score_vs_time": score_vs_time,
     "latency_overhead": latency_overhead,
     "score_vs_rank": score_vs_rank,
 }

@@ -12,6 +12,7 @@ from adaptbench.harness.report.layouts import Column, TableLayout
 from adaptbench.harness.report.matching import match_rows
 from adaptbench.harness.report.paper import (
     PaperRow,
+    paper_method,
     paper_model,
     read_keyed_table,
     read_paper_table,
@@ -29,6 +30,9 @@ class TableText:
     notes: list[str] = field(default_factory=list)
     # the same table as numbers, one quantity a column (what CSV writes); None: CSV writes the text cells
     data: DataTable | None = None
+    # per row: its model and method by the paper's names, ``source`` "paper" for a published row (the results
+    # page's filters); empty where a table has none
+    facets: list[dict[str, str]] = field(default_factory=list)
 
 
 def fmt(value: float | None, digits: int) -> str:
@@ -128,11 +132,17 @@ def run_table(rows: Sequence[Row], layout: TableLayout, agg: str | None, compare
         for row, paper in zip(rows, matches.papers, strict=True)
     ]
     matched, stood_in = matches.matched, matches.stood_in
-    lines += _published_only(published, matched, rows, layout, notes)
+    facets = [
+        {"model": paper_model(r.model), "method": paper_method(r.method), "source": "ours"} for r in rows
+    ]
+    for paper, line in _published_only(published, matched, rows, layout, notes):
+        lines.append(line)
+        facets.append({"model": paper.model, "method": paper.method, "source": "paper"})
     title = f"{layout.title or layout.name}: {agg} over seeds (± = standard deviation over seeds, n = seeds)"
     if stood_in:
         title += f"; published numbers: {layout.paper_model}, ours: {', '.join(sorted(stood_in))}"
-    table = TableText(title, headers, lines, notes.lines(), data_table(rows, layout, agg, published, compare))
+    data = data_table(rows, layout, agg, published, compare)
+    table = TableText(title, headers, lines, notes.lines(), data, facets)
     if stood_in:
         how = "in order of |Θ|"
         if (keyed := layout.paper_rows) is not None:
@@ -177,9 +187,9 @@ def _published_only(
     rows: Sequence[Row],
     layout: TableLayout,
     notes: Footnotes,
-) -> list[list[str]]:
+) -> list[tuple[PaperRow, list[str]]]:
     """The paper's rows no measured row matched, for the models we measured (all of them if the paper has none
-    of our models)."""
+    of our models), each with its cells."""
     ours = {paper_model(r.model) for r in rows}
     models = ours & {p.model for p in published} or {p.model for p in published}
     lines = []
@@ -189,5 +199,5 @@ def _published_only(
         line = [paper.model, f"{paper.label} (paper)", paper_params_text(paper, notes)]
         line += [paper_cell(paper, c) for c in layout.columns]
         line += [fmt(_paper_average(paper), 1)] if layout.average else []
-        lines.append(line)
+        lines.append((paper, line))
     return lines

@@ -49,7 +49,9 @@ def subspace_rows(out: Path) -> list[str]:
             )
             if (task, weight) == ("sst2", "q"):
                 labels = ("A: r=8", "B: r=64")
-                draw_heatmap(grid, 8, labels, f"φ(A, B, i, j), SST-2, W_q, layer {LAYER}", out / "phi-sst2-q.png")
+                draw_heatmap(
+                    grid, 8, labels, f"φ(A, B, i, j), SST-2, W_q, layer {LAYER}", out / "phi-sst2-q.png"
+                )
     return rows
 
 
@@ -69,7 +71,9 @@ def amplification_rows() -> list[str]:
             )
     paper = {(row["r"], row["projection_basis"]): row for row in read_csv("table7_frobenius")}
     for r in ("4", "64"):
-        on = {basis: paper[(r, basis)]["norm_UT_Wq_VT_F"] for basis in ("DeltaWq top-r", "Wq top-r", "Random")}
+        on = {
+            basis: paper[(r, basis)]["norm_UT_Wq_VT_F"] for basis in ("DeltaWq top-r", "Wq top-r", "Random")
+        }
         delta = paper[(r, "Random")]["norm_DeltaWq_F"]
         factor = float(delta) / float(on["DeltaWq top-r"])
         rows.append(

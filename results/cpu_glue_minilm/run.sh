@@ -14,6 +14,13 @@ adaptbench table "$out" --compare paper --out "$out/table.md"
 # the README's table (between its "generated" markers) from the same records
 [ -f "$out/README.md" ] && python -m adaptbench.harness.report.readme "$out"
 adaptbench plot "$out" --out "$out/plots"
+# the results page (not committed: ~0.5 MB) and its screenshot (report.png; needs Debian's chromium)
+adaptbench report "$out" --out /tmp/cpu_glue_minilm_report.html
+if command -v chromium >/dev/null; then
+  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,1000 \
+    --screenshot=/tmp/cpu_glue_minilm_report.png file:///tmp/cpu_glue_minilm_report.html 2>/dev/null
+  python -c "from PIL import Image; Image.open('/tmp/cpu_glue_minilm_report.png').convert('RGB').quantize(64).save('$out/report.png', optimize=True)"
+fi
 
 # Section 7 on those runs: the record of LoRA on SST-2 at rank $1, seed $2
 lora_run() {
