@@ -22,7 +22,7 @@ from adaptbench.harness.records.store import check_out_file
 from adaptbench.harness.report.data_table import DataTable
 from adaptbench.harness.report.grid import differing_settings, row_key, row_label, score_of
 from adaptbench.harness.report.latency_table import latency_tables
-from adaptbench.harness.report.layouts import AGGREGATES, TableLayout, add_layout_dirs, headline_column
+from adaptbench.harness.report.layouts import AGGREGATES, TableLayout, add_layout_dirs, figure_column
 from adaptbench.harness.report.paper import paper_method, paper_model
 from adaptbench.harness.report.render import printable
 from adaptbench.harness.report.results import Results
@@ -50,7 +50,7 @@ def runs_table(results: Results) -> TableText:
     differing = differing_settings(results.runs)  # the settings that label a row of the tables, as there
     for record in sorted(results.runs, key=_record_order):
         metric = record.get("metric_for_best") or "main"
-        column = headline_column(record["task"], metric)
+        column, _ = figure_column(record)
         score = score_of(record, column) if record.get("status", "complete") == "complete" else None
         params = (record.get("params") or {}).get("method_params")
         memory = record.get("peak_memory_bytes")
