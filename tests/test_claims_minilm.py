@@ -33,13 +33,16 @@ def test_the_claims_readme_table_is_the_records():
 def test_every_rerun_reproduced_its_search_run():
     determinism = runpy.run_path(str(ROOT / "determinism.py"))
     found = determinism["pairs"](ROOT)
-    assert len(found) >= 23
+    assert len(found) >= 29
+    across_installs = []
     for first, rerun in found:
         assert first["config_hash"] == rerun["config_hash"]
-        assert determinism["score"](first) == determinism["score"](rerun), (
-            first["run_name"],
-            rerun["run_name"],
-        )
+        difference = abs(determinism["score"](first) - determinism["score"](rerun))
+        if first["provenance"]["packages"] == rerun["provenance"]["packages"]:
+            assert difference == 0, (first["run_name"], rerun["run_name"])
+        else:  # the README's measured spread across installs: CoLA full FT, accelerate 1.15.0 -> 1.16.0
+            across_installs.append(round(difference, 2))
+    assert across_installs == [0.39]
 
 
 def test_stsb_adaptation_beats_the_probe_and_the_zero_shot_cosine_is_recorded():
