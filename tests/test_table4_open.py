@@ -74,8 +74,11 @@ def lora_records(settings: dict, wikisql: list[float], mnli: list[float], params
 
 
 def table_rows(text: str, model: str) -> dict[str, list[str]]:
+    """The score table's rows of ``model`` by method label, up to the cost section ``--compare paper`` appends."""
     lines = [
-        line.removesuffix(" |").split(" | ") for line in text.splitlines() if line.startswith(f"| {model}")
+        line.removesuffix(" |").split(" | ")
+        for line in text.split("**Cost per method")[0].splitlines()
+        if line.startswith(f"| {model}")
     ]
     return {line[1]: line for line in lines}
 
@@ -116,7 +119,8 @@ def test_table6_open_reads_a_column_per_rank(tmp_path, capsys) -> None:
     assert (
         main([str(tmp_path / "out"), "--layout", "table6_open", "--compare", "paper", "--format", "csv"]) == 0
     )
-    lines = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    score_csv = capsys.readouterr().out.split("\n\n")[0]  # the score table, not the cost section after it
+    lines = list(csv.DictReader(io.StringIO(score_csv)))
     ours = {line["method"]: line for line in lines if line["model"] == MODEL}
     assert float(ours["LoRA (r=8 targets=('q', 'v'))"]["WikiSQL paper"]) == 73.8
     assert float(ours["LoRA (r=64 targets=('q',))"]["MultiNLI paper"]) == 90.7
@@ -143,7 +147,7 @@ def test_table15_open_beside_the_published_lora_prefix_rows(tmp_path, capsys) ->
     assert "[1] GPT-3 175B LoRA+PE: the paper prints 37.8M, but" in text and "37,896,192" in text
     published = [
         line.removesuffix(" |").split(" | ")[1:5]
-        for line in text.splitlines()
+        for line in text.split("**Cost per method")[0].splitlines()
         if line.startswith("| GPT-3 175B")
     ]
     assert published == [
