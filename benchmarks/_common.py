@@ -95,6 +95,19 @@ GPT2_BATCH, GPT2_SEQ = 1, 128
 GPT2_LORA = ("method.r=4", "method.alpha=32")
 
 
+def classification_batch(model_name: str, batch: int, seq: int) -> tuple[Any, Any, Any]:
+    """(the plain model, token ids, labels) of a seeded random classification batch for ``model_name``: ids above
+    the special tokens, [CLS] (101) first, binary labels; the same batch for every variant a benchmark compares."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (batch,), generator=generator)
+    plain, _, _ = build_adapted(model_name, None)
+    ids = torch.randint(1000, plain.config.vocab_size, (batch, seq), generator=generator)
+    ids[:, 0] = 101
+    return plain, ids, labels
+
+
 def gpt2_name(quick: bool) -> str:
     return "tiny-gpt2" if quick else "gpt2-medium"
 

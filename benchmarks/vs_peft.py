@@ -20,6 +20,7 @@ import torch
 from _common import (
     arguments,
     build_adapted,
+    classification_batch,
     comparison,
     emit,
     emit_summary,
@@ -65,12 +66,8 @@ def main() -> None:
     args = arguments(__doc__, rounds=12, quick_rounds=3)
     batch, seq = (4, 32) if args.quick else (16, 128)
     model_name = "tiny-bert" if args.quick else "minilm-l6"
-    generator = torch.Generator().manual_seed(0)
-    labels = torch.randint(0, 2, (batch,), generator=generator)
-    plain, _, _ = build_adapted(model_name, None)
+    plain, ids, labels = classification_batch(model_name, batch, seq)
     vocab = plain.config.vocab_size
-    ids = torch.randint(1000, vocab, (batch, seq), generator=generator)
-    ids[:, 0] = 101
     short = ids[:, : seq - VIRTUAL]  # the task's input when 16 of the 128 positions are virtual tokens
 
     steps, forwards, skipped = {}, {}, {}

@@ -5,6 +5,7 @@ new task's table is a YAML file and no Python."""
 
 from __future__ import annotations
 
+import argparse
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -167,6 +168,17 @@ def keyed_rows(entry: PaperRowsEntry | None, path: Path) -> KeyedRows | None:
 
 
 _extra_dirs: list[Path] = []
+
+
+def add_layout_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--layout-dir DIR`` option of every command that renders tables (``table``, ``report``)."""
+    parser.add_argument(
+        "--layout-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also read the table layouts (YAML, as conf/layout/) in DIR; repeatable",
+    )
 
 
 def add_layout_dirs(dirs: Sequence[str | Path]) -> None:

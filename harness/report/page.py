@@ -22,7 +22,13 @@ from adaptbench.harness.records.store import check_out_file
 from adaptbench.harness.report.data_table import DataTable
 from adaptbench.harness.report.grid import differing_settings, row_key, row_label, score_of
 from adaptbench.harness.report.latency_table import latency_tables
-from adaptbench.harness.report.layouts import AGGREGATES, TableLayout, add_layout_dirs, figure_column
+from adaptbench.harness.report.layouts import (
+    AGGREGATES,
+    TableLayout,
+    add_layout_dir_argument,
+    add_layout_dirs,
+    figure_column,
+)
 from adaptbench.harness.report.paper import paper_method, paper_model
 from adaptbench.harness.report.render import printable
 from adaptbench.harness.report.results import Results
@@ -258,13 +264,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="paper (the published numbers beside ours) or none (default: paper)",
     )
     parser.add_argument("--agg", default=None, help="median | mean (default: the paper's, per layout)")
-    parser.add_argument(
-        "--layout-dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="also read the table layouts (YAML, as conf/layout/) in DIR; repeatable",
-    )
+    add_layout_dir_argument(parser)
     args = parser.parse_args(list(argv))
     for name, value, choices in (
         ("--compare", args.compare, ("paper", "none")),

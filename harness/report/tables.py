@@ -32,6 +32,7 @@ from adaptbench.harness.report.cost import cost_table
 from adaptbench.harness.report.latency_table import iter_latency_records, latency_tables
 from adaptbench.harness.report.layouts import (
     AGGREGATES,
+    add_layout_dir_argument,
     add_layout_dirs,
     layout_choices,
     layouts,
@@ -59,13 +60,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default="auto",
         help="auto, latency, params, cost or a layout of conf/layout/ (glue, e2e, dart, webnlg, ...) (default: auto)",
     )
-    parser.add_argument(
-        "--layout-dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="also read the table layouts (YAML, as conf/layout/) in DIR; repeatable",
-    )
+    add_layout_dir_argument(parser)
     parser.add_argument(
         "--format", default="md", dest="form", help=f"one of: {', '.join(FORMATS)} (default: md)"
     )

@@ -11,16 +11,7 @@ set -uo pipefail
 out=${1:-results/beyond_paper_minilm}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline
 venv=${BEYOND_VENV:-.beyond-venv}
-if [ -z "${BEYOND_FROZEN:-}" ]; then
-  if [ ! -x "$venv/bin/adaptbench" ]; then
-    python3 -m venv "$venv" && .venv/bin/pip wheel -q --no-deps --no-build-isolation -w "$venv/wheel" . || exit 1
-    deps=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    echo "$deps" > "$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dev-deps.pth"
-    "$venv/bin/pip" install -q --no-deps "$venv"/wheel/*.whl || exit 1
-  fi
-  cp results/beyond_paper_minilm/run.sh results/claims_minilm/choose_rate.py "$venv/"   # the copy that runs
-  BEYOND_FROZEN=1 exec bash "$venv/run.sh" "$@"
-fi
+. results/freeze.sh && freeze BEYOND_FROZEN "$venv" results/beyond_paper_minilm/run.sh results/claims_minilm/choose_rate.py -- "$@"
 ab="$venv/bin/adaptbench"
 py="$venv/bin/python"
 

@@ -21,17 +21,7 @@ out=${1:-results/claims_minilm}
 search="$out/search"
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline
 venv=${CLAIMS_VENV:-.claims-venv}
-if [ -z "${CLAIMS_FROZEN:-}" ]; then
-  if [ ! -x "$venv/bin/adaptbench" ]; then
-    # a wheel of this checkout (a copy, not an editable install); the dependencies are the dev venv's (.venv)
-    python3 -m venv "$venv" && .venv/bin/pip wheel -q --no-deps --no-build-isolation -w "$venv/wheel" . || exit 1
-    deps=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    echo "$deps" > "$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dev-deps.pth"
-    "$venv/bin/pip" install -q --no-deps "$venv"/wheel/*.whl || exit 1
-  fi
-  cp results/claims_minilm/run.sh results/claims_minilm/choose_rate.py "$venv/"   # the copy that runs
-  CLAIMS_FROZEN=1 exec bash "$venv/run.sh" "$@"
-fi
+. results/freeze.sh && freeze CLAIMS_FROZEN "$venv" results/claims_minilm/run.sh results/claims_minilm/choose_rate.py -- "$@"
 ab="$venv/bin/adaptbench"
 py="$venv/bin/python"
 
