@@ -1,7 +1,8 @@
 """Run every benchmark (each in its own process, one after another), print their JSON lines, and write
 benchmarks/results/latest.json: per benchmark its summary (``ratio`` or ``seconds``, target, met), every
 comparison line, how long it took and when; plus the date and the machine. ``--quick`` passes on to each script
-(a smoke run, written to latest-quick.json); ``--only a,b`` runs some and updates their entries in the report.
+(a smoke run, written to latest-quick.json); ``--only a,b`` runs some and updates their entries in the report
+(each entry names its own date and machine, with the load average when it started).
 
     python benchmarks/run_all.py [--quick] [--only train_step,startup]
 """
@@ -107,10 +108,13 @@ def main() -> None:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from: {', '.join(BENCHMARKS)}")
     out = HERE / "results" / ("latest-quick.json" if args.quick else "latest.json")
     report = {"date": now(), "quick": args.quick, "machine": machine(), "benchmarks": {}}
-    if args.only and out.is_file():  # a partial run updates its benchmarks in the last report
-        report["benchmarks"] = json.loads(out.read_text(encoding="utf-8"))["benchmarks"]
+    if args.only and out.is_file():
+        # a partial run updates only its benchmarks: the report's own date and machine stay those of the last full
+        # run, and each entry says when and on what (load included) it was measured
+        report = json.loads(out.read_text(encoding="utf-8"))
     for name in chosen:
-        report["benchmarks"][name] = run_one(name, args.quick) | {"date": now()}
+        at_start = machine()
+        report["benchmarks"][name] = run_one(name, args.quick) | {"date": now(), "machine": at_start}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}", file=sys.stderr)
