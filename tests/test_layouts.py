@@ -101,3 +101,19 @@ def test_a_bad_layout_file_is_one_line_naming_it(tmp_path, text, message):
 def test_the_trainer_defaults_are_the_trainer_dataclass():
     """conf/trainer/default.yaml and TrainerConfig say the same: same keys, same defaults."""
     assert yaml.safe_load((CONF_DIR / "trainer" / "default.yaml").read_text()) == asdict(TrainerConfig())
+
+
+def test_a_record_without_a_where_key_counts_as_its_tasks_default():
+    """A record made before a task setting existed ran with the task's default: an MNLI record without ``form``
+    classified (not Table 4's generation column), a WebNLG record without ``categories`` scored all of them."""
+    from adaptbench.harness.report.layouts import Column
+
+    generation = Column("MNLI-m", "mnli", "accuracy", where=(("form", "generation"),))
+    classification = Column("MNLI", "mnli", "accuracy", where=(("form", "classification"),))
+    old_mnli = {"task": "mnli", "config": {"task": {"name": "mnli"}}}
+    assert not generation.selects(old_mnli)
+    assert classification.selects(old_mnli)
+    assert generation.selects({"task": "mnli", "config": {"task": {"form": "generation"}}})
+    webnlg = {"task": "webnlg", "config": {"task": {}}}
+    by_split = {s: Column(s, "webnlg", "BLEU", where=(("categories", s),)) for s in ("unseen", "seen", "all")}
+    assert [s for s, column in by_split.items() if column.selects(webnlg)] == ["all"]

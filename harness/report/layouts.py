@@ -41,7 +41,17 @@ class Column:
         if record["task"] != self.task:
             return False
         task_cfg = (record.get("config") or {}).get("task") or {}
-        return all(task_cfg.get(key, default) == default for key, default in self.where)
+        return all(task_cfg.get(key, _task_default(self.task, key)) == value for key, value in self.where)
+
+
+@cache
+def _task_default(task: str, key: str) -> Any:
+    """``key``'s value in ``conf/task/<task>.yaml``: what a record made before the setting existed ran with (a
+    WebNLG record without ``categories`` scored all categories; an MNLI record without ``form`` classified)."""
+    from omegaconf import OmegaConf
+
+    path = CONF_DIR / "task" / f"{task}.yaml"
+    return OmegaConf.load(path).get(key) if path.is_file() else None
 
 
 @dataclass(frozen=True)
