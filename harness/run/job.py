@@ -49,6 +49,7 @@ from adaptbench.harness.run.plan import (
     JobRefused,
     RecordNotWritten,
     check_writable,
+    emulated_bf16_warning,
     job_label,
     pick_device,
     plan_job,
@@ -69,6 +70,8 @@ def build(job: Job) -> Built:
     device = pick_device(cfg.device)
     if device.type == "cpu" and plan.trainer.precision == "fp16":
         raise ConfigError("trainer.precision='fp16' needs a GPU; on the CPU choose one of: bf16, fp32")
+    if warning := emulated_bf16_warning(device, plan.trainer.precision):
+        log.warning(warning)
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
     arch = arch_config(cfg.model, plan.task.kind, plan.task.num_labels)
