@@ -113,7 +113,7 @@ def test_methods_that_add_to_the_base_architecture_are_refused(
     assert code == 2 and err.count("\n") == 1
     assert err == (
         f"adaptbench: error: {path}: method={method!r} is not valid for --format merged; choose one of: "
-        f"{', '.join(merged_methods())} (the others add modules the base architecture has not)\n"
+        f"{', '.join(merged_methods())} (the others add modules or hooks the base architecture lacks)\n"
     )
     assert {"bitfit", "full", "fttop2", "lora"} <= set(merged_methods())
     assert {"adapter_h", "prefix_embed", "compose"}.isdisjoint(merged_methods())

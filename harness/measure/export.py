@@ -81,7 +81,7 @@ def check_exportable(record_path: Path, method_name: str, method: Method, fmt: s
     if fmt == "merged" and not exports_merged(method):
         raise ConfigError(
             f"{record_path}: method={method_name!r} is not valid for --format merged; choose one of: "
-            f"{', '.join(merged_methods())} (the others add modules the base architecture has not)"
+            f"{', '.join(merged_methods())} (the others add modules or hooks the base architecture lacks)"
         )
 
 
