@@ -35,6 +35,8 @@ class Full(Method):
     """Every parameter trains: the backbone, and an LM's output embedding where it is not tied to the input
     one (Llama); the task head is counted apart."""
 
+    trains_in_place = True
+
     def apply(self, model: nn.Module, layout: Layout) -> None:
         model.requires_grad_(True)
 
@@ -49,6 +51,7 @@ class FTTop2(Method):
     """Only the last two Transformer blocks train."""
 
     TOP = 2
+    trains_in_place = True
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         if n_layers(arch) < self.TOP:
@@ -69,6 +72,8 @@ class FTTop2(Method):
 @register_method("bitfit")
 class BitFit(Method):
     """Only bias vectors train: every parameter of the backbone named ``*.bias`` (LayerNorm biases too)."""
+
+    trains_in_place = True
 
     def apply(self, model: nn.Module, layout: Layout) -> None:
         for name, p in model.base_model.named_parameters():
@@ -100,6 +105,12 @@ class LinearProbe(Method):
     the frozen features. A table's reference row: a method above it adapted the model, not just the head."""
 
     Config = ProbeConfig
+    # only the head trains; mean pooling, though, is a hook the base architecture lacks
+    trains_in_place = True
+
+    def __init__(self, cfg: ProbeConfig) -> None:
+        super().__init__(cfg)
+        self.trains_in_place = cfg.pooling == "head"
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         if self.cfg.pooling == "mean" and layout.decoder:

@@ -46,6 +46,7 @@ class Compose(Method):
         super().__init__(cfg)
         self.components = components
         self.exports_to_peft = all(c.exports_to_peft for c in components)
+        self.trains_in_place = all(c.trains_in_place for c in components)
 
     @classmethod
     def from_config(cls, values: Mapping) -> Compose:

@@ -11,6 +11,10 @@ an integer (``0.5``, ``3.0``), make a regression task; anything else (strings, i
 sorted order of the train file's labels (numerically when all are integers). ``task.label_kind`` overrides the
 guess. Scores: accuracy and macro F1 (plus the majority-class baseline), or Pearson and Spearman.
 
+Both read, instead of the files, the splits of ``task.dataset`` (``task.train_split``, ``task.eval_split``): a
+folder written by ``datasets.save_to_disk`` or a hub dataset name, its rows checked as a JSONL file's are
+(:class:`OwnDataSplits`).
+
 ``text_generation`` trains a causal LM on ``<source> <sep> <target> <eos>`` as the NLG tasks do (see
 :mod:`adaptbench.tasks._generation`). A source may have several targets: repeated rows with the same source,
 or a JSON list. Scores: sacrebleu's default corpus BLEU (0-100), ROUGE-1/2/L F-measure from ``rouge-score``
@@ -167,6 +171,45 @@ def text_value(path: Path, line: int, column: str, value: Any) -> str:
     raise bad_data(path, line, f"{column!r} is {json.dumps(value)}, not a text")
 
 
+# -------------------------------------------------------------------------------------------- either task
+@dataclass
+class DatasetSplitsConfig:
+    # instead of the files: a datasets.save_to_disk folder or a hub dataset name, and its two splits
+    dataset: str | None = None
+    train_split: str = "train"
+    eval_split: str = "validation"
+
+
+class OwnDataSplits:
+    """The train and eval rows of an own-data task, read once: from ``task.dataset``'s splits when it is set, else
+    from ``task.train_file`` / ``task.eval_file`` (in ``data_folder()``); the same column checks either way (a
+    dataset's rows are records as a JSONL file's are). Subclasses name their columns in ``columns``."""
+
+    cfg: Any
+
+    def columns(self) -> list[tuple[str, str]]:
+        """(config key, column name) pairs every row must have."""
+        raise NotImplementedError
+
+    def data_folder(self) -> str | None:
+        """The folder the file names are relative to (None: the working directory)."""
+        return None
+
+    def split_rows(self, key: str) -> tuple[Path, list[Row]]:
+        """(where, for errors; rows) of ``train`` or ``eval``."""
+        read: dict[str, tuple[Path, list[Row]]] = self.__dict__.setdefault("_split_rows", {})
+        if key not in read:
+            if self.cfg.dataset is not None:
+                split_key = f"{key}_split"
+                path, rows = dataset_rows(self.cfg.dataset, getattr(self.cfg, split_key), split_key)
+            else:
+                path = data_file(f"{key}_file", getattr(self.cfg, f"{key}_file"), self.data_folder())
+                rows = read_rows(path)
+            check_columns(path, rows, self.columns())
+            read[key] = path, rows
+        return read[key]
+
+
 # -------------------------------------------------------------------------------------------- classification
 def label_key(value: Any) -> int | float | str | None:
     """A label as a number when it is one (``"3"`` and ``3`` are the same class), else its stripped text;
@@ -188,7 +231,7 @@ def label_key(value: Any) -> int | float | str | None:
 
 
 @dataclass
-class TextClassificationConfig:
+class TextClassificationConfig(DatasetSplitsConfig):
     # CSV, TSV or JSONL files (by extension), paths relative to the working directory
     train_file: str | None = None
     eval_file: str | None = None
@@ -197,10 +240,6 @@ class TextClassificationConfig:
     label_field: str = "label"
     # auto: regression when the train labels are numbers and one is not an integer, else classification
     label_kind: str = "auto"
-    # instead of the files: a datasets.save_to_disk folder or a hub dataset name, and its two splits
-    dataset: str | None = None
-    train_split: str = "train"
-    eval_split: str = "validation"
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.text_fields) <= 2:
@@ -250,7 +289,7 @@ def infer_labels(path: Path, rows: list[Row], column: str, forced: str) -> Label
 
 
 @register_task("text_classification")
-class TextClassification(SequenceTask):
+class TextClassification(OwnDataSplits, SequenceTask):
     """Classification or regression of one text or a text pair, read from your CSV/TSV/JSONL files."""
 
     Config = TextClassificationConfig
@@ -265,28 +304,13 @@ class TextClassification(SequenceTask):
             data_file("eval_file", self.cfg.eval_file)
         _ = self.labels  # reads the train file's label column: bad labels fail here, before any model
 
-    def split_rows(self, key: str) -> tuple[Path, list[Row]]:
-        """The rows of ``train`` or ``eval``: from ``task.dataset``'s split when set, else from the file; the
-        same checks either way (a dataset's rows are records as a JSONL file's are)."""
-        if self.cfg.dataset is not None:
-            path, rows = dataset_rows(self.cfg.dataset, getattr(self.cfg, f"{key}_split"), f"{key}_split")
-        else:
-            path = data_file(f"{key}_file", getattr(self.cfg, f"{key}_file"))
-            rows = read_rows(path)
-        check_columns(path, rows, self.columns())
-        return path, rows
-
-    @cached_property
-    def train_split(self) -> tuple[Path, list[Row]]:
-        return self.split_rows("train")
-
     @property
     def train_rows(self) -> list[Row]:
-        return self.train_split[1]
+        return self.split_rows("train")[1]
 
     @cached_property
     def labels(self) -> Labels:
-        path, rows = self.train_split
+        path, rows = self.split_rows("train")
         return infer_labels(path, rows, self.label_field, self.cfg.label_kind)
 
     @property
@@ -331,7 +355,7 @@ class TextClassification(SequenceTask):
     def load(self) -> DatasetDict:
         from datasets import DatasetDict
 
-        train = self.dataset(*self.train_split)
+        train = self.dataset(*self.split_rows("train"))
         return DatasetDict({"train": train, "validation": self.dataset(*self.split_rows("eval"))})
 
     def metrics(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -372,7 +396,7 @@ def java_available() -> bool:
 
 
 @dataclass
-class TextGenerationConfig(GenerationConfig):
+class TextGenerationConfig(DatasetSplitsConfig, GenerationConfig):
     # folder the file names are relative to (default: the working directory)
     data_dir: str | None = "."
     # JSONL, CSV or TSV files (by extension)
@@ -389,27 +413,44 @@ class TextGenerationConfig(GenerationConfig):
 
 
 @register_task("text_generation")
-class TextGeneration(GenerationTask):
-    """Source -> target text generation with a causal LM, read from your JSONL/CSV/TSV files."""
+class TextGeneration(OwnDataSplits, GenerationTask):
+    """Source -> target text generation with a causal LM, read from your JSONL/CSV/TSV files or a dataset."""
 
     Config = TextGenerationConfig
     file_hint = "your train and eval files (JSONL, CSV or TSV)"
 
     def validate(self) -> None:
-        for key in ("train_file", "eval_file"):
-            data_file(key, getattr(self.cfg, key), self.cfg.data_dir)
+        for key in ("train", "eval"):
+            self.split_rows(key)  # files or dataset splits read, columns checked: before any model
         try:
             import rouge_score  # noqa: F401  (scores every evaluation: fail now, not after training)
         except ImportError:
             raise ConfigError(
                 "task=text_generation scores ROUGE with rouge-score: pip install rouge-score"
             ) from None
-        super().validate()
+        self.check_settings()  # the data checks of GenerationTask.validate are split_rows' here
+
+    def data_folder(self) -> str | None:
+        return self.cfg.data_dir
+
+    def columns(self) -> list[tuple[str, str]]:
+        return [("source_field", self.cfg.source_field), ("target_field", self.cfg.target_field)]
+
+    def load(self) -> DatasetDict:
+        train, evaluation = (
+            [{"source": s, "reference": r} for s, r in self.pairs(*self.split_rows(key))]
+            for key in ("train", "eval")
+        )
+        return self.splits(train, evaluation)
 
     def read_pairs(self, path: Path, evaluation: bool) -> list[tuple[str, str]]:
-        source_field, target_field = self.cfg.source_field, self.cfg.target_field
         rows = read_rows(path)
-        check_columns(path, rows, [("source_field", source_field), ("target_field", target_field)])
+        check_columns(path, rows, self.columns())
+        return self.pairs(path, rows)
+
+    def pairs(self, path: Path, rows: list[Row]) -> list[tuple[str, str]]:
+        """(source, target) pairs of checked rows, one per target."""
+        source_field, target_field = self.cfg.source_field, self.cfg.target_field
         pairs = []
         for n, row in rows:
             source = text_value(path, n, source_field, row[source_field])

@@ -9,26 +9,24 @@ from pathlib import Path
 
 import pytest
 import torch
+from _export_util import export, fake_record, fake_run, harness_model, logits, run_config, train
 from _methods_util import batch, method_batch
 from _methods_util import logits as method_logits
-from omegaconf import OmegaConf
 from peft import PeftModel, get_peft_model_state_dict
 from safetensors.torch import load_file
 from scipy.stats import pearsonr
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
-from adaptbench.harness import cli
 from adaptbench.harness.api.evaluation import EvalContext, predict_logits
 from adaptbench.harness.api.layout import Layout
-from adaptbench.harness.api.loading import load_method, load_task
+from adaptbench.harness.api.loading import load_method
 from adaptbench.harness.api.models import build_model, load_tokenizer, weights_location
 from adaptbench.harness.api.plugins import adapt
 from adaptbench.harness.config.tree import compose_run_config
 from adaptbench.harness.config.validate import validate
 from adaptbench.harness.records.store import artifacts_dir, record_path, write_json_atomic
 from adaptbench.harness.run.data import prepare_data
-from adaptbench.harness.run.job import run
-from adaptbench.harness.run.tensors import load_trainable, save_trainable
+from adaptbench.harness.run.tensors import save_trainable
 from adaptbench.methods.lora import LoRAModule
 from adaptbench.tasks import custom
 
@@ -39,41 +37,6 @@ MINILM = [
     "task=vader_rating",
     "trainer=tiny",
 ]
-TEXTS = ["a fine day", "terrible news, sadly", "ok"]
-
-
-def train(root: Path, overrides: list[str]) -> Path:
-    """A few steps with ``trainer.save_trainable=true``; the record's path."""
-    cfg = compose_run_config([*overrides, "trainer.save_trainable=true", f"output_root={root}"])
-    record = run(cfg)
-    return record_path(cfg, record["config_hash"])
-
-
-def run_config(record: Path):
-    return OmegaConf.create(json.loads(record.read_text())["config"])
-
-
-def harness_model(record: Path) -> torch.nn.Module:
-    """The run's model as the runner builds it (seeded), adapted, with the saved tensors loaded."""
-    cfg = run_config(record)
-    task = load_task(cfg.task)
-    set_seed(cfg.seed)
-    model = build_model(cfg.model, task.kind, task.num_labels)
-    adapt(model, load_method(cfg.method), Layout.from_config(cfg.model.layout))
-    load_trainable(model, artifacts_dir(record) / "trainable.safetensors")
-    return model.eval()
-
-
-def logits(model: torch.nn.Module, tokenizer) -> torch.Tensor:
-    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-
-
-def export(record: Path, fmt: str, out: Path, capsys: pytest.CaptureFixture) -> tuple[int, str]:
-    """``adaptbench export`` as the CLI runs it: (exit code, stderr)."""
-    code = cli.main(["export", str(record), "--format", fmt, "--out", str(out)])
-    return code, capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -195,25 +158,6 @@ def test_gpt2_whole_conv1d_matrices_export_to_peft(tmp_path: Path, capsys) -> No
     assert torch.allclose(logits(peft_model, tokenizer), logits(model, tokenizer), atol=1e-5)
 
 
-def fake_run(root: Path, overrides: list[str]) -> tuple[Path, torch.nn.Module]:
-    """A record and its trained tensors without training: the adapted model's trainable tensors (head included)
-    moved off their initial values, as training would. (record path, that model in eval mode)"""
-    cfg = compose_run_config([*overrides, f"output_root={root}"])
-    set_seed(cfg.seed)
-    task = load_task(cfg.task)
-    model = build_model(cfg.model, task.kind, task.num_labels)
-    adapt(model, load_method(cfg.method), Layout.from_config(cfg.model.layout))
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(0.3 * torch.randn(p.shape, generator=g))
-    path = record_path(cfg, "0" * 64)
-    save_trainable(model, artifacts_dir(path) / "trainable.safetensors")
-    write_json_atomic(path, fake_record(cfg))
-    return path, model.eval()
-
-
 @pytest.mark.parametrize(
     ("method", "overrides"),
     [
@@ -259,33 +203,48 @@ def test_prompt_tuning_does_not_export_merged(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "merged").exists()
 
 
-def fake_record(cfg, **changes: object) -> dict:
-    config = OmegaConf.to_container(cfg, resolve=True)
-    record = {
-        "record_version": 2,
-        "status": "complete",
-        "config_hash": "0" * 64,
-        "run_name": "fake",
-        "method": config["method"]["name"],
-        "model": config["model"]["name"],
-        "task": config["task"]["name"],
-        "seed": config["seed"],
-        "config": config,
-    }
-    return {**record, **changes}
-
-
 @pytest.mark.parametrize(
-    ("method", "changes", "trainable", "message"),
+    ("method", "fmt", "changes", "trainable", "message"),
     [
-        ("bitfit", {}, True, r"method='bitfit' is not valid for export; choose one of: lora, peft"),
-        ("lora_pe", {}, True, r"method='lora_pe' is not valid for export; choose one of: lora, peft"),
-        ("lora", {"status": "failed", "error": "loss is nan"}, True, r"a failed run \(loss is nan\)"),
-        ("lora", {}, False, r"no .*trainable.safetensors: .* rerun it with trainer.save_trainable=true"),
+        (
+            "bitfit",
+            "peft",
+            {},
+            True,
+            r"method='bitfit' is not valid for --format peft; choose one of: lora, peft",
+        ),
+        (
+            "lora_pe",
+            "peft",
+            {},
+            True,
+            r"method='lora_pe' is not valid for --format peft; choose one of: lora, peft",
+        ),
+        (
+            "lora_pe",
+            "merged",
+            {},
+            True,
+            r"method='lora_pe' is not valid for --format merged; choose one of: bitfit,",
+        ),
+        (
+            "lora",
+            "merged",
+            {"status": "failed", "error": "loss is nan"},
+            True,
+            r"a failed run \(loss is nan\)",
+        ),
+        (
+            "lora",
+            "merged",
+            {},
+            False,
+            r"no .*trainable.safetensors: .* rerun it with trainer.save_trainable=true",
+        ),
     ],
 )
 def test_what_cannot_be_exported(
-    tmp_path: Path, capsys, method: str, changes: dict, trainable: bool, message: str
+    tmp_path: Path, capsys, method: str, fmt: str, changes: dict, trainable: bool, message: str
 ) -> None:
     cfg = compose_run_config(["model=tiny-bert", f"method={method}", f"output_root={tmp_path}"])
     path = record_path(cfg, "0" * 64)
@@ -293,7 +252,7 @@ def test_what_cannot_be_exported(
     if trainable:
         (artifacts_dir(path)).mkdir(parents=True)
         (artifacts_dir(path) / "trainable.safetensors").write_bytes(b"")
-    code, err = export(path, "merged", tmp_path / "out", capsys)
+    code, err = export(path, fmt, tmp_path / "out", capsys)
     assert code == 2 and err.count("\n") == 1 and err.startswith(f"adaptbench: error: {path}: ")
     assert re.search(message, err), err
     assert not (tmp_path / "out").exists()

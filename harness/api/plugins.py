@@ -109,6 +109,10 @@ class Method(Plugin):
     # runs): LoRA's A and B and nothing else trained besides the task head (``low_rank_updates``, converted by the
     # harness), or a PEFT tuner's own model (``peft_model``). A composition answers for all of its components.
     exports_to_peft: bool = False
+    # Whether everything the method trains is a tensor the base model already has, with no module or hook added
+    # (full fine-tuning, BitFit): the trained model is the base architecture with other values, which
+    # ``adaptbench export --format merged`` writes as it is. A composition answers for all of its components.
+    trains_in_place: bool = False
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         """Raise ConfigError for hyperparameters that cannot work with this model (called before building,

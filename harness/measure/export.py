@@ -12,13 +12,16 @@ The run's model is rebuilt from the record's ``config`` (a model built with rand
     (PEFT also scales by alpha/r) and ``lora_dropout``; the task head goes into ``modules_to_save``. LoRA on
     output slices of a fused matrix (GPT-2's q and v inside ``c_attn``) is refused: PEFT adapts a whole
     matrix, so the same tensors there would be a different function.
-* ``merged``: B A folded into the weights (``Method.merge``), saved with ``save_pretrained`` with the
-  tokenizer: the base architecture, loadable with ``AutoModelFor{SequenceClassification,CausalLM}``.
+* ``merged``: a plain model of the base architecture, saved with ``save_pretrained`` with the tokenizer,
+  loadable with ``AutoModelFor{SequenceClassification,CausalLM}``: the trained model itself for a method that
+  trains in place (``Method.trains_in_place``: full fine-tuning, BitFit's biases and the head written into the
+  base), B A folded into the weights for LoRA and the PEFT tuners (``Method.merge``).
 
-Only runs of methods that declare ``Method.exports_to_peft`` (LoRA, the PEFT tuners) are exported. PEFT's
+``peft`` takes runs of methods that declare ``Method.exports_to_peft`` (LoRA, the PEFT tuners). PEFT's
 prompt/prefix tuning is not the function of the harness's prefix methods (PEFT puts virtual tokens before the
 first token and has no infix; its prefix tuning learns keys/values, not activations), so no other method has an
-exact PEFT form.
+exact PEFT form. ``merged`` takes those and the methods that train in place (``loading.exports_merged``);
+adapters and prefixes add modules the base architecture has not.
 """
 
 from __future__ import annotations
@@ -38,7 +41,13 @@ from transformers import PreTrainedTokenizerBase, set_seed
 
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.api.layout import Layout
-from adaptbench.harness.api.loading import load_method, load_task, peft_methods
+from adaptbench.harness.api.loading import (
+    exports_merged,
+    load_method,
+    load_task,
+    merged_methods,
+    peft_methods,
+)
 from adaptbench.harness.api.models import build_model, load_tokenizer, resolve_location
 from adaptbench.harness.api.plugins import LowRankUpdate, Method, Task, adapt, head_parameter_names
 from adaptbench.harness.records.store import artifacts_dir, read_record
@@ -62,20 +71,30 @@ class Rebuilt:
     tokenizer: PreTrainedTokenizerBase
 
 
-def load_run(record_path: Path) -> tuple[DictConfig, Path]:
+def check_exportable(record_path: Path, method_name: str, method: Method, fmt: str) -> None:
+    """One line naming the method and the methods that export to ``fmt``, unless ``method`` does."""
+    if fmt == "peft" and not method.exports_to_peft:
+        raise ConfigError(
+            f"{record_path}: method={method_name!r} is not valid for --format peft; choose one of: "
+            f"{', '.join(peft_methods())} (PEFT has no exact equivalent of the other methods)"
+        )
+    if fmt == "merged" and not exports_merged(method):
+        raise ConfigError(
+            f"{record_path}: method={method_name!r} is not valid for --format merged; choose one of: "
+            f"{', '.join(merged_methods())} (the others add modules or hooks the base architecture lacks)"
+        )
+
+
+def load_run(record_path: Path, fmt: str) -> tuple[DictConfig, Path]:
     """The run's config and its ``trainable.safetensors``, after checking that it is a complete run of a method
-    that exports (``Method.exports_to_peft``)."""
+    that exports to ``fmt`` (``check_exportable``)."""
     record = read_record(record_path)
     if record["status"] != "complete":
         reason = f" ({record['error']})" if record.get("error") else ""
         raise ConfigError(
             f"{record_path}: a {record['status']} run{reason}; only a complete run can be exported"
         )
-    if not load_method(record["config"]["method"]).exports_to_peft:
-        raise ConfigError(
-            f"{record_path}: method={record['method']!r} is not valid for export; choose one of: "
-            f"{', '.join(peft_methods())} (PEFT has no exact equivalent of the other methods)"
-        )
+    check_exportable(record_path, record["method"], load_method(record["config"]["method"]), fmt)
     path = artifacts_dir(record_path) / "trainable.safetensors"
     if not path.is_file():
         raise ConfigError(
@@ -196,7 +215,8 @@ def export_peft(rebuilt: Rebuilt, out: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ merged
 def export_merged(rebuilt: Rebuilt, out: Path) -> None:
-    """Refused where the merged model is not the base architecture (prompt tuning's vectors fold into no
+    """The rebuilt model, merged (nothing to merge for a method that trains in place), as a plain transformers
+    model. Refused where the merged model is not the base architecture (prompt tuning's vectors fold into no
     weight): the saved model would lose what the run trained."""
     rebuilt.method.merge(rebuilt.model)
     extra = sorted(set(rebuilt.model.state_dict()) - set(build_base(rebuilt).state_dict()))
@@ -221,11 +241,12 @@ def main(argv: Sequence[str]) -> int:
         "--format",
         required=True,
         choices=FORMATS,
-        help="peft: adapter for peft.PeftModel.from_pretrained; merged: a plain model with LoRA folded in",
+        help="peft: adapter for peft.PeftModel.from_pretrained; merged: a plain transformers model "
+        "(LoRA folded in; full fine-tuning and BitFit as trained)",
     )
     parser.add_argument("--out", required=True, type=Path, help="folder to write")
     args = parser.parse_args(list(argv))
-    cfg, trainable = load_run(args.record)
+    cfg, trainable = load_run(args.record, args.format)
     rebuilt = rebuild(cfg, trainable)
     (export_peft if args.format == "peft" else export_merged)(rebuilt, args.out)
     summary = {"format": args.format, "out": str(args.out)}

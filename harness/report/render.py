@@ -1,4 +1,11 @@
-"""Table text as Markdown, CSV, LaTeX or a rich terminal table."""
+"""Table text as Markdown, CSV, LaTeX or a rich terminal table.
+
+CSV is the standard library's ``csv`` writer and the terminal table is rich's. Markdown and LaTeX are written
+here, not with tabulate (or pandas, whose ``to_markdown`` is tabulate): tabulate pads every cell to its column's
+width (every committed results table would change), leaves ``|`` unescaped in a Markdown cell (the ``|Θ|``
+header would split its column) and leaves ``|Θ|``, ``±`` and ``Δ`` as text in LaTeX (a bare ``|`` prints as an
+em dash); the row loops below are the whole of what it would replace.
+"""
 
 from __future__ import annotations
 
