@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The beyond-paper sweep (conf/experiment/beyond_paper.yaml, issue 22): Table 2's methods and DoRA, IA3, VeRA,
-# prompt tuning on MiniLM-L6, SST-2 and MRPC, on the claims protocol of results/claims_minilm/run.sh, whose parts
-# it reuses: the frozen install (a wheel of this checkout in its own venv, this script run from a copy there),
+# prompt tuning, and the frozen model's probe (no adaptation), on MiniLM-L6, SST-2 and MRPC, on the claims
+# protocol of results/claims_minilm/run.sh, whose parts it reuses: the frozen install (a wheel of this checkout in its own venv, this script run from a copy there),
 # each rate searched on seed 1 and picked on the 256 held-out training rows by results/claims_minilm/choose_rate.py
 # (never on dev), then seeds 1-3 at that rate. From the repository root:
 #   bash results/beyond_paper_minilm/run.sh [OUTPUT_ROOT]
@@ -18,7 +18,7 @@ py="$venv/bin/python"
 declare -A RATES=(
   [full]=3e-5,1e-4,3e-4 [bitfit]=3e-4,1e-3,3e-3 [adapter_d]=3e-4,1e-3,3e-3 [adapter_h]=3e-4,1e-3,3e-3
   [adapter_p]=3e-4,1e-3,3e-3 [lora]=3e-4,1e-3,3e-3 [peft_dora]=3e-4,1e-3,3e-3 [peft_ia3]=1e-3,3e-3,1e-2
-  [peft_vera]=1e-3,4e-3,1e-2 [peft_prompt_tuning]=3e-3,1e-2,3e-2
+  [peft_vera]=1e-3,4e-3,1e-2 [peft_prompt_tuning]=3e-3,1e-2,3e-2 [linear_probe]=1e-3,1e-2,1e-1
 )
 # One method on one task: its rate search on seed 1, then seeds 2 and 3 at the rate chosen on the held-out rows. The
 # chosen rate's seed-1 search record is the final set's seed-1 job (same config, same hash): it is copied into
@@ -40,7 +40,7 @@ method_on_task() {
 # prompt tuning's longer sequences). SST-2 first, then MRPC: a stopped sweep leaves whole tasks.
 for task in sst2 mrpc; do
   (for method in full adapter_d adapter_p peft_dora peft_vera; do method_on_task "$method" "$task"; done) &
-  (for method in bitfit adapter_h lora peft_ia3 peft_prompt_tuning; do method_on_task "$method" "$task"; done) &
+  (for method in bitfit adapter_h lora peft_ia3 peft_prompt_tuning linear_probe; do method_on_task "$method" "$task"; done) &
   wait
 done
 "$ab" table "$out" --out "$out/table.md"
