@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The beyond-paper sweep (conf/experiment/beyond_paper.yaml, issue 22): Table 2's methods and DoRA, IA3, VeRA,
 # prompt tuning, and the frozen model's probe (no adaptation), on MiniLM-L6, SST-2 and MRPC, on the claims
-# protocol of results/claims_minilm/run.sh, whose parts it reuses: the frozen install (a wheel of this checkout in its own venv, this script run from a copy there),
-# each rate searched on seed 1 and picked on the 256 held-out training rows by results/claims_minilm/choose_rate.py
-# (never on dev), then seeds 1-3 at that rate. From the repository root:
+# protocol of results/claims_minilm/run.sh, whose parts it reuses: the frozen install (a wheel of this checkout in
+# its own venv, this script run from a copy there), each rate searched on seed 1 and picked on the 256 held-out
+# training rows by results/claims_minilm/choose_rate.py (never on dev), then seeds 1-3 at that rate. From the repository root:
 #   bash results/beyond_paper_minilm/run.sh [OUTPUT_ROOT]
-# Finished records are skipped (resume=true): 60 search jobs + 40 seed jobs, ~1.5 min each at one thread (fp32:
+# Finished records are skipped (resume=true): 66 search jobs + 44 seed jobs, ~1.5 min each at one thread (fp32:
 # conf/experiment/beyond_paper.yaml says why not bf16).
 set -uo pipefail
 out=${1:-results/beyond_paper_minilm}
