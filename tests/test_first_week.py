@@ -4,9 +4,11 @@ records and hashes, config mistakes that leave no record, one-line hints), each 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from adaptbench.harness.cli import main
 from conftest import run_cli
 
 # One data_dir pattern for every GLUE task of a sweep, as the README writes it (single quotes: no shell expansion).
@@ -18,30 +20,14 @@ def json_lines(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
-def test_a_two_task_sweep_over_local_glue_folders_composes_with_one_pattern(shared_data, tmp_path):
-    sweep = run_cli(
-        "run", "-m", "task=sst2,mrpc", GLUE_PATTERN, *TINY_RUN, "dry_run=true", f"output_root={tmp_path}"
-    )
-    assert sweep.returncode == 0, sweep.stderr
-    jobs = json_lines(sweep.stdout)
-    assert [(j["task"], j["task_config"]["data_dir"]) for j in jobs] == [
-        ("sst2", "../shared/data/glue_sst2"),
-        ("mrpc", "../shared/data/glue_mrpc"),
-    ]
-    # the same job as a single run with the folder written out: the same record (so the same config hash)
-    single = run_cli(
-        "run",
-        "task=mrpc",
-        "task.data_dir=../shared/data/glue_mrpc",
-        *TINY_RUN,
-        "dry_run=true",
-        f"output_root={tmp_path}",
-    )
-    assert single.returncode == 0, single.stderr
-    assert json_lines(single.stdout)[0]["record"] == jobs[1]["record"]
+def refused_in_process(capsys, *args: str) -> list[str]:
+    """``adaptbench <args>`` in this process, for a command line refused before Hydra starts (the same ``main``
+    a subprocess runs; tests/test_cli_errors.py runs such refusals in a fresh process): its stderr lines."""
+    assert main(list(args)) == 2
+    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
 
 
-def test_a_two_task_sweep_over_local_glue_folders_runs(shared_data, tmp_path):
+def test_a_two_task_sweep_over_local_glue_folders_composes_with_one_pattern_and_runs(shared_data, tmp_path):
     sweep = run_cli(
         "run",
         "-m",
@@ -53,12 +39,28 @@ def test_a_two_task_sweep_over_local_glue_folders_runs(shared_data, tmp_path):
         f"output_root={tmp_path}",
     )
     assert sweep.returncode == 0, sweep.stderr
-    records = {
-        path.parent.parent.name: json.loads(path.read_text())
-        for path in (tmp_path / "records").glob("*/*/*.json")
-    }
+    paths = {path.parent.parent.name: path for path in (tmp_path / "records").glob("*/*/*.json")}
+    records = {task: json.loads(path.read_text()) for task, path in paths.items()}
     assert {task: r["status"] for task, r in records.items()} == {"sst2": "complete", "mrpc": "complete"}
-    assert records["mrpc"]["config"]["task"]["data_dir"] == "../shared/data/glue_mrpc"
+    # each task's job got its own folder from the one pattern
+    assert {task: r["config"]["task"]["data_dir"] for task, r in records.items()} == {
+        "sst2": "../shared/data/glue_sst2",
+        "mrpc": "../shared/data/glue_mrpc",
+    }
+    # the same job as a single run with the folder written out: the same record (so the same config hash)
+    single = run_cli(
+        "run",
+        "task=mrpc",
+        "task.data_dir=../shared/data/glue_mrpc",
+        *TINY_RUN,
+        "trainer.max_steps=2",
+        "device=cpu",
+        "dry_run=true",
+        f"output_root={tmp_path}",
+    )
+    assert single.returncode == 0, single.stderr
+    [job] = json_lines(single.stdout)
+    assert Path(job["record"]) == paths["mrpc"] and job["done"] is True
 
 
 def test_a_setting_of_every_swept_method_but_not_the_default_one_composes(tmp_path):
@@ -97,7 +99,7 @@ def test_the_world_size_of_a_launch_is_recorded_and_hashed(tmp_path, monkeypatch
     assert config_hash(two.cfg) == two.key  # a record's config alone gives its hash back
 
 
-def test_config_and_data_mistakes_in_a_sweep_leave_no_record_for_later_tables(shared_data, tmp_path):
+def test_config_and_data_mistakes_in_a_sweep_leave_no_record_for_later_tables(shared_data, tmp_path, capsys):
     # fp16 on the CPU (found when the device is picked) and a missing data folder (found when the data loads)
     sweep = run_cli(
         "run",
@@ -116,13 +118,15 @@ def test_config_and_data_mistakes_in_a_sweep_leave_no_record_for_later_tables(sh
     assert "sweep: 1 complete, 0 skipped (already done), 3 failed" in sweep.stdout
     records = [json.loads(p.read_text()) for p in (tmp_path / "records").rglob("*.json")]
     assert [(r["status"], r["config"]["trainer"]["precision"]) for r in records] == [("complete", "fp32")]
-    table = run_cli("table", str(tmp_path))
-    assert table.returncode == 0, table.stderr
-    assert "failed" not in table.stdout and "1 complete" not in table.stdout
+    capsys.readouterr()
+    assert main(["table", str(tmp_path)]) == 0  # in process: the table reads the records, no Hydra involved
+    table = capsys.readouterr().out
+    assert "failed" not in table and "1 complete" not in table
 
 
-def test_another_models_weights_under_a_presets_name_are_refused_in_one_line(tmp_path):
-    result = run_cli(
+def test_another_models_weights_under_a_presets_name_are_refused_in_one_line(tmp_path, capsys):
+    [line] = refused_in_process(
+        capsys,
         "run",
         "model=roberta-base",
         "model.hf_name=bert-base-uncased",
@@ -130,8 +134,6 @@ def test_another_models_weights_under_a_presets_name_are_refused_in_one_line(tmp
         "task=vader",
         f"output_root={tmp_path}",
     )
-    assert result.returncode == 2, result.stderr
-    [line] = [line for line in result.stderr.splitlines() if line.strip()]
     assert line.startswith("adaptbench: error: model.hf_name='bert-base-uncased' is not model='roberta-base'")
     assert "'FacebookAI/roberta-base'" in line and "model.path=" in line
     assert not (tmp_path / "records").exists()
@@ -149,7 +151,7 @@ def test_another_models_weights_under_a_presets_name_are_refused_in_one_line(tmp
     assert same.returncode == 0, same.stderr
 
 
-def test_the_logging_interval_is_a_setting_hashed_only_when_set(tmp_path):
+def test_the_logging_interval_is_a_setting_hashed_only_when_set(tmp_path, capsys):
     import torch
     from omegaconf import open_dict
 
@@ -174,19 +176,18 @@ def test_the_logging_interval_is_a_setting_hashed_only_when_set(tmp_path):
     with open_dict(plain):
         del plain.trainer["logging_steps"]
     assert config_hash(plain) == default_hash
-    result = run_cli(
-        "run", "model=tiny-bert", "trainer.logging_steps=0", "dry_run=true", f"output_root={tmp_path}"
+    [line] = refused_in_process(
+        capsys, "run", "model=tiny-bert", "trainer.logging_steps=0", "dry_run=true", f"output_root={tmp_path}"
     )
-    assert result.returncode == 2 and "trainer.logging_steps=0" in result.stderr
+    assert "trainer.logging_steps=0" in line
 
 
 @pytest.mark.parametrize("sweep", [[], ["-m"]])
-def test_a_preset_without_its_plus_gets_a_one_line_hint(sweep, tmp_path):
-    result = run_cli(
-        "run", *sweep, "experiment=table2_roberta_base", "dry_run=true", f"output_root={tmp_path}"
+def test_a_preset_without_its_plus_gets_a_one_line_hint(sweep, tmp_path, capsys):
+    lines = refused_in_process(
+        capsys, "run", *sweep, "experiment=table2_roberta_base", "dry_run=true", f"output_root={tmp_path}"
     )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    assert lines == [
         "adaptbench: error: experiment is not in the default config; add the preset with "
         "+experiment=table2_roberta_base"
     ]
