@@ -160,6 +160,14 @@ def train_step(model: Any, ids: Any, labels: Any, lr: float = 1e-4) -> Callable[
     return step
 
 
+def enable_checkpointing(model: Any) -> None:
+    """Gradient checkpointing as ``trainer.gradient_checkpointing=true`` turns it on (the Trainer's call:
+    ``activation_checkpointing_enable`` where transformers has it, else ``gradient_checkpointing_enable``; both
+    checkpoint with ``use_reentrant=False``)."""
+    enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+    enable()
+
+
 def forward_only(model: Any, ids: Any) -> Callable[[], None]:
     import torch
 

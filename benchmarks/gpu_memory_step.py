@@ -22,7 +22,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import GPT2_LORA, build_gpt2, emit, emit_summary, gpt2_ids, gpt2_setting, median_iqr, train_step
+from _common import (
+    GPT2_LORA,
+    build_gpt2,
+    emit,
+    emit_summary,
+    enable_checkpointing,
+    gpt2_ids,
+    gpt2_setting,
+    median_iqr,
+    train_step,
+)
 
 BENCHMARK = "gpu_memory_step"
 VARIANTS = {
@@ -39,10 +49,7 @@ def measure(quick: bool, method: str, checkpointing: bool, device: Any, steps: i
     overrides = GPT2_LORA if method == "lora" else ()
     model, _, _ = build_gpt2(quick, method if method != "full" else "full", overrides)
     if checkpointing:
-        enable = (
-            getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-        )
-        enable()
+        enable_checkpointing(model)
     model.to(device)
     ids = gpt2_ids(model.config.vocab_size).to(device)
     step = train_step(model, ids, ids)

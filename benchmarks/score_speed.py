@@ -6,10 +6,23 @@ with every fifth word dropped and the first three moved to the end (deletions an
 ``adaptbench score dart`` processes it (LoRA's decoding, nltk tokens). Every per-source TER must be equal, float
 for float. Ratio = our seconds / pyter3's; target <= 0.1 (10x).
 
-    python benchmarks/score_speed.py [--quick] [--rounds 2] [--sources 300]
+``--end-to-end``: the whole ``adaptbench score dart`` command on every DART dev source (the same degraded
+outputs), each run a fresh process, against the same command with GenerationEval's pyter3 loop patched in for
+``ter_min_over_refs``, taking turns; both must print the same BLEU, METEOR and TER. Reports the ratio of wall
+times (target <= 0.1) and of CPU times (user + system, the METEOR jar's included).
+
+    python benchmarks/score_speed.py [--quick] [--rounds 2] [--sources 300] [--end-to-end]
 """
 
 from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 from _common import SHARED_DATA, arguments, comparison, emit_summary, note, time_rounds
 
@@ -55,17 +68,84 @@ def pyter_min_over_refs(hyp: str, refs: list[str]) -> float:
     return best
 
 
-def main() -> None:
-    args = arguments(
-        __doc__,
-        rounds=2,
-        quick_rounds=1,
-        extra=lambda p: p.add_argument(
-            "--sources", type=int, default=None, help="DART sources (300; quick 60)"
-        ),
+# the score command in a fresh interpreter; PYTER3 first swaps GenerationEval's loop in for our TER
+SCORE_COMMAND = "import sys; from adaptbench.harness.cli import main; sys.exit(main(sys.argv[1:]))"
+PYTER3 = (
+    f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+    "from score_speed import pyter_min_over_refs; from adaptbench.tasks.metrics import nlg; "
+    "nlg.ter_min_over_refs = pyter_min_over_refs; "
+)
+
+
+def timed_command(code: str, hyps: Path) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds of the process and every process it waited for, the printed scores)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    argv = ["score", "dart", "--refs", str(DART_DEV), "--hyps", str(hyps)]
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=1800)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise SystemExit(f"adaptbench score dart failed: {result.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, json.loads(result.stdout)
+
+
+def end_to_end(rounds: int) -> None:
+    """``adaptbench score dart`` on the whole dev set, ours and with pyter3's loop, alternately."""
+    import adaptbench.tasks  # noqa: F401  (registers the tasks)
+    from adaptbench.harness.api.registry import TASKS
+
+    refs = TASKS.get("dart").from_config({"name": "dart"}).reference_groups(DART_DEV)
+    walls: dict[str, list[float]] = {"ours": [], "pyter3": []}
+    cpus: dict[str, list[float]] = {"ours": [], "pyter3": []}
+    printed: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="score-speed-") as tmp:
+        hyps = Path(tmp) / "hyps.txt"
+        hyps.write_text("".join(degraded(group[0]) + "\n" for group in refs), encoding="utf-8")
+        for turn in range(rounds):
+            for name, code in (("ours", SCORE_COMMAND), ("pyter3", PYTER3 + SCORE_COMMAND)):
+                wall, cpu, printed[name] = timed_command(code, hyps)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+                note(
+                    f"{BENCHMARK}: round {turn + 1} {name}: {wall:.1f} s wall, {cpu:.1f} s CPU {printed[name]}"
+                )
+            if printed["ours"] != printed["pyter3"]:
+                raise SystemExit(f"scores differ: ours {printed['ours']}, pyter3's {printed['pyter3']}")
+    setting = {"sources": len(refs), "scores": printed["ours"], "identical": True}
+    wall = comparison(
+        BENCHMARK,
+        "score dart wall time, ours / pyter3's loop",
+        walls["ours"],
+        walls["pyter3"],
+        TARGET,
+        **setting,
     )
+    cpu = comparison(BENCHMARK, "score dart CPU time, ours / pyter3's loop", cpus["ours"], cpus["pyter3"])
+    emit_summary(
+        BENCHMARK,
+        mode="end_to_end",
+        ratio=wall["ratio"],
+        target=TARGET,
+        met=wall["met"],
+        cpu_ratio=cpu["ratio"],
+        speedup=round(1 / wall["ratio"], 1),
+        what="wall seconds of `adaptbench score dart` on the DART dev set / the same with pyter3's loop, equal scores",
+    )
+
+
+def main() -> None:
+    def extra(parser) -> None:
+        parser.add_argument("--sources", type=int, default=None, help="DART sources (300; quick 60)")
+        parser.add_argument("--end-to-end", action="store_true", help="time the whole score command instead")
+
+    args = arguments(__doc__, rounds=2, quick_rounds=1, extra=extra)
     if not DART_DEV.is_file():
         emit_summary(BENCHMARK, skipped=f"no DART data at {DART_DEV}")
+        return
+    if args.end_to_end:
+        end_to_end(args.rounds)
         return
     from adaptbench.tasks.metrics.nlg import ter_min_over_refs
 

@@ -4,6 +4,10 @@
 again. On a CPU the peak is the process's max RSS, as the run records' ``peak_memory_bytes``; on a GPU, the
 allocator's peak. Target: ours LoRA / full <= PEFT's LoRA / full measured in the same run.
 
+With gradient checkpointing (``trainer.gradient_checkpointing=true``: transformers' own, enabled as the Trainer
+enables it) the same three run again, and every variant is also reported as a ratio to full fine-tuning
+without checkpointing, in the same run.
+
 LoRA: r=4, alpha=32 on W_q and W_v (the paper's GPT-2 setting). PEFT cannot adapt one slice of GPT-2's fused
 ``c_attn`` (q|k|v), so its LoRA is on the whole ``c_attn`` with the same r: the same parameter count
 (r·(1024 + 3072) = 2 slices x r·(1024 + 1024)).
@@ -18,10 +22,15 @@ import resource
 import subprocess
 import sys
 
-from _common import GPT2_LORA, arguments, comparison, emit_summary, gpt2_setting, note
+from _common import GPT2_LORA, arguments, comparison, emit_summary, enable_checkpointing, gpt2_setting, note
 
 BENCHMARK = "train_memory"
-VARIANTS = ("ours:lora", "ours:full", "peft:lora")
+CHECKPOINTING = "+checkpointing"
+VARIANTS = tuple(
+    f"{variant}{suffix}"
+    for suffix in ("", CHECKPOINTING)
+    for variant in ("ours:lora", "ours:full", "peft:lora")
+)
 
 
 def child_option(parser) -> None:
@@ -47,13 +56,19 @@ def run_child(variant: str, quick: bool) -> None:
     import torch
     from _common import build_gpt2, gpt2_ids, train_step
 
-    side, method = variant.split(":")
+    side, method = variant.removesuffix(CHECKPOINTING).split(":")
+    checkpointing = variant.endswith(CHECKPOINTING)
     if side == "ours":
         model, _, _ = build_gpt2(quick, method, GPT2_LORA if method == "lora" else ())
+        if checkpointing:
+            enable_checkpointing(model)
+        plain = model
     else:
         from peft import LoraConfig, TaskType, get_peft_model
 
         plain, _, _ = build_gpt2(quick, None)
+        if checkpointing:
+            enable_checkpointing(plain)  # on the transformers model PEFT then wraps
         config = LoraConfig(
             task_type=TaskType.CAUSAL_LM,
             r=4,
@@ -70,7 +85,8 @@ def run_child(variant: str, quick: bool) -> None:
     step = train_step(model, ids, ids)  # causal LM: the labels are the input
     step()
     step()
-    print(json.dumps({"variant": variant, "peak_bytes": peak_bytes(), "peak_before_training": before}))
+    record = {"variant": variant, "peak_bytes": peak_bytes(), "peak_before_training": before}
+    print(json.dumps(record | {"checkpointing": plain.is_gradient_checkpointing}))
 
 
 def measure(variant: str, quick: bool) -> dict:
@@ -89,7 +105,12 @@ def main() -> None:
     peaks: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for turn in range(args.rounds):
         for variant in VARIANTS:
-            peaks[variant].append(measure(variant, args.quick)["peak_bytes"])
+            measured = measure(variant, args.quick)
+            if measured["checkpointing"] != variant.endswith(CHECKPOINTING):
+                raise RuntimeError(
+                    f"{variant}: gradient checkpointing is {measured['checkpointing']} in the model"
+                )
+            peaks[variant].append(measured["peak_bytes"])
             note(f"{BENCHMARK}: round {turn + 1} {variant}: {peaks[variant][-1] / 2**30:.2f} GiB")
     setting = gpt2_setting(args.quick) | {"unit": "bytes"}
     theirs = comparison(
@@ -103,12 +124,25 @@ def main() -> None:
         theirs["ratio"],
         **setting,
     )
+    # with checkpointing, each against full fine-tuning without it (the memory checkpointing saves)
+    checkpointed = {
+        variant: comparison(
+            BENCHMARK,
+            f"{variant} / ours:full peak memory",
+            peaks[variant],
+            peaks["ours:full"],
+            **setting,
+        )["ratio"]
+        for variant in VARIANTS
+        if variant.endswith(CHECKPOINTING)
+    }
     emit_summary(
         BENCHMARK,
         ratio=ours["ratio"],
         target=theirs["ratio"],
         met=ours["met"],
         what="peak memory LoRA / full (target: PEFT's ratio in the same run)",
+        checkpointing_ratios_to_full=checkpointed,
         peaks_gib={v: round(sorted(p)[len(p) // 2] / 2**30, 3) for v, p in peaks.items()},
         model=setting["model"],
     )

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import codecs
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from torch import nn
-from transformers import PreTrainedTokenizerBase
 
-from adaptbench.harness.api import EvalContext, Task, bad_data, predict_logits
+from adaptbench.harness.api import Task, bad_data
+
+if TYPE_CHECKING:  # torch and transformers load to train and evaluate, not when the task modules are imported
+    from torch import nn
+    from transformers import PreTrainedTokenizerBase
+
+    from adaptbench.harness.api import EvalContext
 
 
 def read_data_text(path: Path) -> str:
@@ -62,6 +66,8 @@ class SequenceTask(Task):
         self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, data: Any, ctx: EvalContext
     ) -> dict:
         """Metrics on every evaluation split: ``validation`` unprefixed, other splits prefixed by their name."""
+        from adaptbench.harness.api import predict_logits
+
         result: dict[str, float] = {}
         for split, dataset in data.items():
             logits, labels = predict_logits(model, dataset, ctx)

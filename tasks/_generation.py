@@ -21,16 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-from torch import nn
-from tqdm.auto import tqdm
-from transformers import DataCollatorForSeq2Seq, LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
-
-from adaptbench.harness.api import ConfigError, EvalContext, Task, bad_choice, bad_data, bad_value
+from adaptbench.harness.api import ConfigError, Task, bad_choice, bad_data, bad_value
 from adaptbench.tasks.metrics.coco import require_java
 
-if TYPE_CHECKING:  # ``datasets`` loads only when a dataset is built, not to count parameters
+if TYPE_CHECKING:  # ``datasets`` loads only when a dataset is built, not to count parameters; torch and
+    # transformers only to train or decode (``adaptbench score`` imports this module and needs neither)
+    import torch
     from datasets import DatasetDict
+    from torch import nn
+    from transformers import PreTrainedTokenizerBase
+
+    from adaptbench.harness.api import EvalContext
 
 TOKEN_FIELDS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -152,6 +153,8 @@ def encode_example(
 
 def generation_collator(tokenizer: PreTrainedTokenizerBase) -> Any:
     """Pads input_ids/attention_mask and labels (with -100); drops prompt_end and the text columns."""
+    from transformers import DataCollatorForSeq2Seq
+
     pad = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
 
     def collate(features: list[dict]) -> dict:
@@ -160,7 +163,6 @@ def generation_collator(tokenizer: PreTrainedTokenizerBase) -> Any:
     return collate
 
 
-@torch.no_grad()
 def generate(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -170,34 +172,41 @@ def generate(
     cfg: DecodingConfig,
 ) -> list[str]:
     """Beam-search outputs for token-id prompts (left-padded batches), decoded without special tokens."""
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    outputs: list[str] = []
-    starts = range(0, len(prompts), max(1, batch_size))
-    for start in tqdm(starts, desc="decoding", unit="batch", disable=len(starts) < 2, leave=False):
-        chunk = prompts[start : start + batch_size]
-        width = max(len(p) for p in chunk)
-        ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in chunk], device=device)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk], device=device)
-        processors = LogitsProcessorList()
-        if cfg.no_repeat_ngram_size > 0:
-            processors.append(GeneratedNoRepeatNGram(cfg.no_repeat_ngram_size, width))
-        generated = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            do_sample=False,
-            num_beams=cfg.num_beams,
-            length_penalty=cfg.length_penalty,
-            early_stopping=True,
-            max_new_tokens=cfg.max_new_tokens,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=pad_id,
-            logits_processor=processors,
-        )
-        for row in generated[:, width:].tolist():
-            if tokenizer.eos_token_id in row:
-                row = row[: row.index(tokenizer.eos_token_id)]
-            outputs.append(" ".join(tokenizer.decode(row, skip_special_tokens=True).split()))
-    return outputs
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import LogitsProcessorList
+
+    from adaptbench.tasks._decoding import GeneratedNoRepeatNGram
+
+    with torch.no_grad():
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        outputs: list[str] = []
+        starts = range(0, len(prompts), max(1, batch_size))
+        for start in tqdm(starts, desc="decoding", unit="batch", disable=len(starts) < 2, leave=False):
+            chunk = prompts[start : start + batch_size]
+            width = max(len(p) for p in chunk)
+            ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in chunk], device=device)
+            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk], device=device)
+            processors = LogitsProcessorList()
+            if cfg.no_repeat_ngram_size > 0:
+                processors.append(GeneratedNoRepeatNGram(cfg.no_repeat_ngram_size, width))
+            generated = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                do_sample=False,
+                num_beams=cfg.num_beams,
+                length_penalty=cfg.length_penalty,
+                early_stopping=True,
+                max_new_tokens=cfg.max_new_tokens,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=pad_id,
+                logits_processor=processors,
+            )
+            for row in generated[:, width:].tolist():
+                if tokenizer.eos_token_id in row:
+                    row = row[: row.index(tokenizer.eos_token_id)]
+                outputs.append(" ".join(tokenizer.decode(row, skip_special_tokens=True).split()))
+        return outputs
 
 
 def source_groups(pairs: list[tuple[str, str]]) -> tuple[list[str], list[list[str]]]:
@@ -274,36 +283,6 @@ def read_hyps(path: Path) -> list[str]:
     """System outputs, one per line, whitespace stripped; empty lines are empty outputs, but the final newline
     ends the last line (it starts no extra output)."""
     return [line.strip() for line in text_lines(read_text(path))]
-
-
-class GeneratedNoRepeatNGram(LogitsProcessor):
-    """Bans the n-grams already in the *generated* tokens (columns from ``prompt_len`` on), like the LoRA
-    repository's beam search, which keeps its outputs apart from the context.
-
-    Unlike ``transformers``' ``no_repeat_ngram_size`` it ignores the prompt: copying a 4-token name from the
-    source is what data-to-text must do, and the prompt's virtual token ids (>= vocabulary size) must never become
-    banned tokens (they would index past the logits).
-    """
-
-    def __init__(self, n: int, prompt_len: int) -> None:
-        self.n = n
-        self.prompt_len = prompt_len
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        generated = input_ids[:, self.prompt_len :].tolist()
-        if not generated or len(generated[0]) + 1 < self.n:
-            return scores
-        for row, tokens in enumerate(generated):
-            tail = tuple(tokens[len(tokens) - self.n + 1 :])
-            banned = {
-                tokens[i + self.n - 1]
-                for i in range(len(tokens) - self.n + 1)
-                if tuple(tokens[i : i + self.n - 1]) == tail
-            }
-            banned = [t for t in banned if t < scores.shape[-1]]
-            if banned:
-                scores[row, banned] = -float("inf")
-        return scores
 
 
 class GenerationTask(Task):
@@ -534,6 +513,16 @@ class GenerationTask(Task):
                 "\n".join("".join(r + "\n" for r in group) for group in refs), encoding="utf-8"
             )
             (out / f"{split}_sources.txt").write_text("".join(s + "\n" for s in sources), encoding="utf-8")
+
+
+def __getattr__(name: str) -> Any:
+    """``GeneratedNoRepeatNGram`` lives in :mod:`adaptbench.tasks._decoding` (it subclasses a transformers class,
+    so defining it imports transformers); still importable from here, loaded when first asked for."""
+    if name == "GeneratedNoRepeatNGram":
+        from adaptbench.tasks._decoding import GeneratedNoRepeatNGram
+
+        return GeneratedNoRepeatNGram
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ------------------------------------------------------------------------------ prompted tasks (GPT-3 datasets)

@@ -20,10 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from torch import nn
-from transformers import PreTrainedTokenizerBase
 
-from adaptbench.harness.api import ConfigError, EvalContext, bad_choice, bad_data, bad_value, register_task
+from adaptbench.harness.api import ConfigError, bad_choice, bad_data, bad_value, register_task
 from adaptbench.tasks._classification import SequenceTask, read_data_text
 from adaptbench.tasks._generation import (
     DecodingConfig,
@@ -36,8 +34,13 @@ from adaptbench.tasks._generation import (
 )
 from adaptbench.tasks.metrics.glue import GLUE_MAIN_METRIC, glue_metric
 
-if TYPE_CHECKING:  # ``datasets`` loads (~0.75 s) only when a dataset is built, not to count parameters
+if TYPE_CHECKING:  # ``datasets`` loads (~0.75 s) only when a dataset is built, not to count parameters; torch
+    # and transformers only to train or evaluate
     from datasets import Dataset, DatasetDict, Features
+    from torch import nn
+    from transformers import PreTrainedTokenizerBase
+
+    from adaptbench.harness.api import EvalContext
 
 # The hub column a TSV header name stands for (header names are matched case-sensitively first, then lowercased).
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {

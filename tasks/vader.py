@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adaptbench.harness.api import ConfigError, bad_data, bad_value, register_task, resolve_location
+from adaptbench.harness.api import ConfigError, bad_data, bad_value, register_task
 from adaptbench.tasks._classification import SequenceTask, read_data_text
 from adaptbench.tasks.metrics.glue import accuracy, pearson_spearman
 
@@ -33,6 +33,8 @@ class VaderConfig:
 
 def read_lexicon(path: str | None) -> list[tuple[str, float]]:
     """(token, mean rating) for every line of a VADER lexicon file."""
+    from adaptbench.harness.api import resolve_location  # its module imports torch: not at the task's import
+
     lexicon = Path(path or resolve_location("pkg:vaderSentiment/vader_lexicon.txt"))
     if not lexicon.is_file():
         raise ConfigError(f"task.lexicon={str(lexicon)!r} is not a file")

@@ -17,7 +17,7 @@ from adaptbench.tasks.metrics.nlg import (
     lora_reference_columns,
     ter_min_over_refs,
 )
-from adaptbench.tasks.metrics.ter import LevenshteinToReference, block_matches, ter
+from adaptbench.tasks.metrics.ter import block_matches, moved, ter
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEV = {
@@ -59,17 +59,22 @@ def test_empty_reference_divides_by_zero_as_pyter_does() -> None:
         ter(["a"], [])
 
 
-def test_distance_is_levenshtein_and_pairs_are_pyters() -> None:
+def test_distance_on_word_ids_is_pyters_and_so_are_pairs_and_moves() -> None:
+    from rapidfuzz.distance.Levenshtein import distance
+
     rng = random.Random(0)
     for _ in range(500):
         vocab = rng.choice([2, 3, 6])
         h = [str(rng.randrange(vocab)) for _ in range(rng.randrange(0, 12))]
         r = [str(rng.randrange(vocab)) for _ in range(rng.randrange(1, 12))]
-        lev = LevenshteinToReference(r)
-        assert lev.distance(h) == pyter.edit_distance(h, r)
-        cols = lev.columns(h)
-        assert [c[2] for c in cols] == [pyter.edit_distance(h[:k], r) for k in range(len(h) + 1)]
-        assert block_matches(h, r) == list(pyter._findpairs(h, r))
+        ids: dict[str, int] = {}
+        h_ids, r_ids = [ids.setdefault(w, len(ids)) for w in h], [ids.setdefault(w, len(ids)) for w in r]
+        assert distance(h_ids, r_ids) == pyter.edit_distance(h, r)
+        pairs = block_matches(h, r)
+        assert pairs == list(pyter._findpairs(h, r))
+        for i, j, length in pairs:
+            shifted = h[:i] + h[i + length :]  # pyter's _shift builds the moved hypothesis so
+            assert moved(h, i, j, length) == shifted[:j] + h[i : i + length] + shifted[j:]
 
 
 def test_random_word_lists_score_exactly_as_pyter() -> None:

@@ -9,7 +9,14 @@ from _records_util import latency_record, run_record, write_records
 
 from adaptbench.harness.api.errors import ConfigError
 from adaptbench.harness.records.store import write_json_atomic
-from adaptbench.harness.report.plots import main, score_vs_memory, score_vs_params, score_vs_time
+from adaptbench.harness.report.plots import (
+    PARETO_LABEL,
+    main,
+    pareto_front,
+    score_vs_memory,
+    score_vs_params,
+    score_vs_time,
+)
 from adaptbench.harness.report.results import Results
 
 SWEEP = {"full": [0.90, 0.95, 0.91], "bitfit": [0.80, 0.84, 0.81], "lora": [0.88, 0.86, 0.89]}
@@ -60,6 +67,48 @@ def test_score_vs_memory_and_time_at_the_medians():
         assert list(lines["FT"].get_ydata()) == [pytest.approx(0.91)]
         assert list(lines["LoRA"].get_xdata()) == [pytest.approx(full_x / 10)]
     assert "peak CUDA allocation" in memory.axes[0].get_xlabel()
+
+
+def front_line(ax) -> list[tuple[float, float]]:
+    (line,) = [line for line in ax.get_lines() if line.get_label() == PARETO_LABEL]
+    assert line.get_drawstyle() == "steps-post"  # the best score within each cost: a staircase
+    return list(zip(line.get_xdata(), line.get_ydata(), strict=True))
+
+
+def test_pareto_front_on_the_memory_and_time_panels():
+    """Four methods' medians: BitFit cheapest, LoRA dearer and better, Adapter dearer than LoRA and worse (off the
+    front), full the dearest and best; on the time panel Adapter is the fastest of all, so it joins the front."""
+    scores = {"full": 0.91, "bitfit": 0.81, "lora": 0.88, "adapter_h": 0.85}
+    memory = {"full": 4.0, "bitfit": 1.0, "lora": 1.5, "adapter_h": 2.0}  # GiB
+    seconds = {"full": 40.0, "bitfit": 20.0, "lora": 25.0, "adapter_h": 10.0}
+    records = []
+    for method, score in scores.items():
+        for seed in (1, 2, 3):
+            record = run_record(method, seed, score)
+            record["peak_memory_bytes"], record["peak_memory_kind"] = (
+                int(memory[method] * 2**30),
+                "cuda_allocated",
+            )
+            record["train"]["train_seconds"] = seconds[method]
+            records.append(record)
+    (ax,) = score_vs_memory(Results(records)).axes
+    assert front_line(ax) == [(1.0, 0.81), (1.5, 0.88), (4.0, 0.91)]
+    assert PARETO_LABEL in [t.get_text() for t in ax.get_legend().get_texts()]
+    (ax,) = score_vs_time(Results(records)).axes
+    assert front_line(ax) == [(10.0, 0.85), (25.0, 0.88), (40.0, 0.91)]  # BitFit (20 s, 0.81) is dominated
+    assert not [
+        line
+        for line in score_vs_params(Results(records)).axes[0].get_lines()
+        if line.get_label() == PARETO_LABEL
+    ]
+
+
+def test_pareto_front_ties_and_lower_is_better():
+    # an equal point once; at equal cost only the better score; an equal score at a higher cost is dominated
+    points = [(2.0, 0.5), (1.0, 0.7), (1.0, 0.6), (3.0, 0.7), (2.0, 0.9), (2.0, 0.9), (5.0, 0.95)]
+    assert pareto_front(points) == [(1.0, 0.7), (2.0, 0.9), (5.0, 0.95)]
+    # a loss: lower is better
+    assert pareto_front(points, higher=False) == [(1.0, 0.6), (2.0, 0.5)]
 
 
 def test_rank_and_latency_figures(tmp_path, capsys):

@@ -47,3 +47,30 @@ def test_params_imports_no_metric_stack_nor_datasets() -> None:
     assert "datasets" not in loaded, (
         "counting parameters imported `datasets` (~0.75 s): import it where data is built"
     )
+
+
+def test_score_imports_neither_torch_nor_transformers(tmp_path) -> None:
+    """``adaptbench score dart`` end to end (reading, BLEU, nltk tokens, TER, the JSON), METEOR's jar replaced
+    by a stand-in so that the probe needs no java: ``import torch`` alone costs seconds the scores do not need."""
+    refs, hyps = tmp_path / "refs.txt", tmp_path / "hyps.txt"
+    refs.write_text("a | b | c || the cat sat on the mat\na | b | c || a cat sat\nd | e | f || dogs bark\n")
+    hyps.write_text("the cat sat on a mat\ndogs bark loudly\n")
+    loaded = modules_after(
+        "import contextlib, io, json\n"
+        "from adaptbench.tasks.metrics import nlg\n"
+        "class NoJar:\n"
+        "    def __enter__(self): return self\n"
+        "    def __exit__(self, *exc): pass\n"
+        "    def score(self, refs, hyps): return 0.5\n"
+        "nlg.MeteorScorer = NoJar\n"
+        "from adaptbench.harness.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    assert main(['score', 'dart', '--refs', {str(refs)!r}, '--hyps', {str(hyps)!r}]) == 0\n"
+        "scores = json.loads(out.getvalue())\n"
+        "assert scores['METEOR'] == 0.5 and 0 < scores['BLEU'] < 100 and 0 < scores['TER'] < 1, scores"
+    )
+    assert "sacrebleu" in loaded and "nltk" in loaded and "rapidfuzz" in loaded  # the probe really scored
+    assert not loaded & {"torch", "transformers", "datasets"}, sorted(
+        loaded & {"torch", "transformers", "datasets"}
+    )

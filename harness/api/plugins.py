@@ -12,16 +12,19 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from torch import nn
-from transformers import DataCollatorWithPadding, PretrainedConfig, PreTrainedTokenizerBase
 
 from adaptbench.harness.api.errors import ConfigError, bad_value
-from adaptbench.harness.api.layout import Layout
 from adaptbench.harness.api.node_keys import HARNESS_KEYS, TASK_HARNESS_KEYS
+
+if TYPE_CHECKING:  # torch and transformers load where a model is built, not where a plugin class is defined
+    from torch import nn
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
+
+    from adaptbench.harness.api.layout import Layout
 
 
 def typed_config(config_class: type, values: Mapping, group: str, skip: tuple[str, ...] = ()) -> Any:
@@ -200,6 +203,8 @@ class Task(Plugin):
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
         """Pads a list of tokenised examples into a batch (for training and evaluation)."""
+        from transformers import DataCollatorWithPadding
+
         return DataCollatorWithPadding(tokenizer)
 
     @abstractmethod

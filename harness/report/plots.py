@@ -2,7 +2,8 @@
 
 - ``score_vs_params``: score against |Θ| on a log axis, one series per method, one panel per task (Figure 2);
 - ``score_vs_memory``, ``score_vs_time``: score against the runs' peak memory and training time, where the
-  records have them;
+  records have them, with each panel's Pareto front (the points no other point beats on both: as cheap or
+  cheaper and scoring as high or higher) as a dashed staircase, the best score reachable within each cost;
 - ``latency_overhead``: forward-latency overhead against batch size, one panel per sequence length, one line per
   method (Figure 5), from latency records (``<dir>/latency/``);
 - ``score_vs_rank``: score against the rank r, where records of one method differ in r (Table 6).
@@ -135,6 +136,7 @@ def score_vs_memory(results: Results) -> Figure:
         f"peak memory (GiB, {', '.join(kinds)}; median over seeds)",
         "Score vs peak memory of training",
         "no complete run record has its peak memory (peak_memory_bytes)",
+        front=True,
     )
 
 
@@ -145,6 +147,7 @@ def score_vs_time(results: Results) -> Figure:
         "training time (s, median over seeds)",
         "Score vs training time",
         "no complete run record has its training time (train.train_seconds)",
+        front=True,
     )
 
 
@@ -159,9 +162,10 @@ def score_vs_cost(
     title: str,
     why_none: str,
     log_x: bool = False,
+    front: bool = False,
 ) -> Figure:
     """Score against a row's cost ``x_of(row)`` (|Θ|, memory, time), one series per model × method, one panel
-    per task that has a row with that cost."""
+    per task that has a row with that cost; ``front``: each panel's :func:`pareto_front` over all its points."""
     tasks = task_rows(results)
     if not tasks:
         raise Skip("no complete run records with a score")
@@ -175,6 +179,12 @@ def score_vs_cost(
         for label, points in sorted(series.items()):
             xs, ys, errs = zip(*sorted(points), strict=True)
             ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label, color=colours[label])
+        if front:
+            points = [(x, y) for points in series.values() for x, y, _ in points]
+            xs, ys = zip(*pareto_front(points, greater_is_better(results, task)), strict=True)
+            ax.plot(
+                xs, ys, drawstyle="steps-post", linestyle="--", color="black", label=PARETO_LABEL, zorder=1
+            )
         if log_x:
             ax.set_xscale("log")
         ax.set_title(task)
@@ -184,6 +194,27 @@ def score_vs_cost(
         ax.legend(fontsize="small")
     figure.suptitle(f"{title}\nbars: ±1 standard deviation over seeds")
     return figure
+
+
+PARETO_LABEL = "Pareto front"
+
+
+def pareto_front(points: Sequence[tuple[float, float]], higher: bool = True) -> list[tuple[float, float]]:
+    """The non-dominated (cost, score) points, by rising cost: those that no other point matches or beats on both
+    (a cost as low or lower and a score as good or better, one of them strictly; better is higher, or lower where
+    ``higher`` is false). Equal points are kept once. Walking the points by rising cost (the better score first
+    at equal cost), a point is on the front when it scores better than every cheaper one."""
+    sign = 1 if higher else -1
+    front: list[tuple[float, float]] = []
+    for x, y in sorted(set(points), key=lambda p: (p[0], -sign * p[1])):
+        if not front or sign * y > sign * front[-1][1]:
+            front.append((x, y))
+    return front
+
+
+def greater_is_better(results: Results, panel: str) -> bool:
+    """Whether a higher score is better in a panel (the records' ``greater_is_better``: a loss is not)."""
+    return all(r.get("greater_is_better", True) for r in results.runs if figure_column(r)[0].header == panel)
 
 
 def _cost_series(

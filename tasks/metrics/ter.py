@@ -7,83 +7,19 @@ then ``(shifts + distance) / len(reference)``. pyter3 computes each candidate's 
 dynamic-programming table (with a prefix cache): ``len(hyp) * len(ref)`` cells per candidate, a few ms per
 source and most of a minute for a long DART output. Here the search is pyter3's, move for move -- the same
 candidates, the same choice among equal gains (pyter3 sorts ``(gain, shifted words)`` and takes the last, so
-the lexicographically greatest word list wins a tie) -- and only the distance is computed differently:
+the lexicographically greatest word list wins a tie) -- and only the distance is computed differently: by
+RapidFuzz's ``Levenshtein.distance`` (C++, bit-parallel), on the words as integer ids (each distinct word of a
+pair its own id, so no two words can compare equal by a hash), which is the exact integer distance.
 
-* bit-parallel Levenshtein (Myers 1999, in Hyyrö's 2001 formulation), one Python integer holding a whole
-  column of the table, so a hypothesis of n words costs n rounds of integer operations instead of n·m cells;
-* a shifted hypothesis shares its first ``min(from, to)`` words with the current one, so the column after
-  every prefix of the current hypothesis is kept and each candidate resumes from there (pyter3's prefix
-  cache, for the same reason).
-
-Both give the exact integer distance, so every score is pyter3's, float for float
-(``tests/test_metrics_ter.py`` compares the two on the real WebNLG/DART files).
+So every score is pyter3's, float for float (``tests/test_metrics_ter.py`` compares the two on the real
+WebNLG/DART files).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-Column = tuple[int, int, int]
-"""The bit-parallel state after some hypothesis words: (vertical +1 bits, vertical -1 bits, distance)."""
-
-
-class LevenshteinToReference:
-    """Word-level Levenshtein distance from any word list to one fixed reference (Myers/Hyyrö bit vectors)."""
-
-    def __init__(self, ref: Sequence[str]) -> None:
-        self.length = len(ref)
-        self.mask = (1 << self.length) - 1
-        self.top = 1 << (self.length - 1) if ref else 0
-        self.match: dict[str, int] = {}
-        for j, word in enumerate(ref):
-            self.match[word] = self.match.get(word, 0) | (1 << j)
-        self.start: Column = (self.mask, 0, self.length)  # distance of the empty hypothesis: len(ref)
-
-    def columns(self, words: Sequence[str]) -> list[Column]:
-        """The state after each prefix of ``words``: ``columns(w)[k]`` is after ``w[:k]``."""
-        out = [self.start]
-        for word in words:
-            out.append(self.step(out[-1], word))
-        return out
-
-    def distance(self, words: Sequence[str], frm: int = 0, column: Column | None = None) -> int:
-        """The distance of ``words``, resuming at ``words[frm:]`` from ``column`` (the state after ``frm``
-        words). :meth:`step`, inlined: this loop is where the search spends its time."""
-        vp, vn, score = self.start if column is None else column
-        if not self.length:
-            return score + len(words) - frm
-        match, mask, top = self.match, self.mask, self.top
-        for k in range(frm, len(words)):
-            eq = match.get(words[k], 0)
-            xv = eq | vn
-            xh = (((eq & vp) + vp) ^ vp) | eq
-            hp = vn | ~(xh | vp)
-            hn = vp & xh
-            if hp & top:
-                score += 1
-            elif hn & top:
-                score -= 1
-            hp = (hp << 1) | 1
-            vp = ((hn << 1) | ~(xv | hp)) & mask
-            vn = hp & xv & mask
-        return score
-
-    def step(self, column: Column, word: str) -> Column:
-        """One more hypothesis word: Hyyrö's column update, with a 1 shifted in (global, not search, distance)."""
-        vp, vn, score = column
-        if not self.length:
-            return vp, vn, score + 1
-        eq = self.match.get(word, 0)
-        xv = eq | vn
-        xh = (((eq & vp) + vp) ^ vp) | eq
-        hp = vn | ~(xh | vp)
-        hn = vp & xh
-        if hp & self.top:
-            score += 1
-        elif hn & self.top:
-            score -= 1
-        hp = (hp << 1) | 1
-        return ((hn << 1) | ~(xv | hp)) & self.mask, hp & xv & self.mask, score
+from rapidfuzz.distance.Levenshtein import distance
 
 
 def block_matches(hyp: Sequence[str], ref: Sequence[str]) -> list[tuple[int, int, int]]:
@@ -105,31 +41,41 @@ def block_matches(hyp: Sequence[str], ref: Sequence[str]) -> list[tuple[int, int
     return pairs
 
 
-def best_shift(hyp: list[str], ref: Sequence[str], lev: LevenshteinToReference) -> tuple[int, list[str]]:
-    """pyter3's ``_shift``: the (gain, shifted hypothesis) that is greatest as a tuple, or ``(0, hyp)``."""
-    cols = lev.columns(hyp)
-    before = cols[-1][2]
-    best: tuple[int, list[str]] | None = None
-    for i, j, length in block_matches(hyp, ref):
-        shifted = hyp[:i] + hyp[i + length :]
-        shifted[j:j] = hyp[i : i + length]
-        frm = min(i, j)
-        candidate = (before - lev.distance(shifted, frm, cols[frm]), shifted)
-        if best is None or candidate > best:
-            best = candidate
-    return best if best is not None else (0, hyp)
+def moved(seq: list, i: int, j: int, length: int) -> list:
+    """``seq`` with its block ``seq[i:i + length]`` taken out and put back at ``j`` (pyter3's shifted hypothesis)."""
+    out = seq[:i] + seq[i + length :]
+    out[j:j] = seq[i : i + length]
+    return out
+
+
+def best_shift(
+    words: list[str], ids: list[int], ref: Sequence[str], ref_ids: list[int]
+) -> tuple[list[str], list[int]] | None:
+    """pyter3's ``_shift``: the shift of greatest (gain, shifted words), as (words, ids), or ``None`` if no shift
+    lowers the distance. ``ids``/``ref_ids`` are ``words``/``ref`` as integer ids; the shifted word list is built
+    only for a candidate that can win (a gain at least the best so far), to break the tie as pyter3 does."""
+    before = distance(ids, ref_ids)
+    best_gain, best = 0, None
+    for i, j, length in block_matches(words, ref):
+        shifted = moved(ids, i, j, length)
+        gain = before - distance(shifted, ref_ids)
+        if gain > best_gain or (gain == best_gain and best is not None):
+            shifted_words = moved(words, i, j, length)
+            if gain > best_gain or shifted_words > best[0]:
+                best_gain, best = gain, (shifted_words, shifted)
+    return best
 
 
 def ter(hyp: Sequence[str], ref: Sequence[str]) -> float:
     """``pyter.ter(hyp, ref)``: shifts plus the remaining word edits, over the reference length. Raises
     ``ZeroDivisionError`` for an empty reference, as pyter3 does."""
-    words, ref = list(hyp), list(ref)
-    lev = LevenshteinToReference(ref)
+    vocabulary: dict[str, int] = {}
+    ref = list(ref)
+    ref_ids = [vocabulary.setdefault(w, len(vocabulary)) for w in ref]
+    words = list(hyp)
+    ids = [vocabulary.setdefault(w, len(vocabulary)) for w in words]
     shifts = 0
-    while True:
-        gain, shifted = best_shift(words, ref, lev)
-        if gain <= 0:
-            break
+    while (shift := best_shift(words, ids, ref, ref_ids)) is not None:
         shifts += 1
-        words = shifted
-    return (shifts + lev.distance(words)) / len(ref)
+        words, ids = shift
+    return (shifts + distance(ids, ref_ids)) / len(ref)
