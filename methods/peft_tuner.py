@@ -39,13 +39,20 @@ from transformers import PretrainedConfig, TrainerCallback
 from adaptbench.harness.api import (
     ConfigError,
     Layout,
+    LowRankUpdate,
     Method,
     bad_choice,
     bad_value,
     register_method,
     set_submodule,
 )
-from adaptbench.methods._common import check_positive, features, hidden_size, meta_model
+from adaptbench.methods._common import (
+    check_positive,
+    features,
+    hidden_size,
+    is_transposed,
+    meta_model,
+)
 from adaptbench.methods.virtual_tokens import (
     ATTR as VIRTUAL_TOKENS,
 )
@@ -85,6 +92,8 @@ MODULE_SETTINGS = ("feedforward_modules",)
 # the tuner layers taken out of it by module path
 TUNER = "_peft_tuner"
 DETACHED = "_peft_detached"
+# attribute of an adapted model: module path -> the layout's name for it (``target_labels``)
+TARGET_LABELS = "_peft_target_labels"
 
 
 def tuner_classes() -> dict[str, type]:
@@ -197,6 +206,17 @@ def module_names(model: nn.Module, modules: list[nn.Module]) -> list[str]:
     match BERT's ``attention.output.dense``)."""
     wanted = {id(m) for m in modules}
     return [name for name, m in model.named_modules() if id(m) in wanted]
+
+
+def target_labels(model: nn.Module, layout: Layout, names: list[str]) -> dict[str, str]:
+    """Module path -> the layout's name for the module behind each of ``names``: the target itself, or for a fused
+    module, which PEFT adapts whole, every name sharing it joined by "+" (GPT-2's ``c_attn``: ``q+k+v``)."""
+    sharing: dict[int, list[str]] = {}
+    for name in layout.targets:
+        for module in target_modules(model, layout, [name]):
+            sharing.setdefault(id(module), []).append(name)
+    wanted = {id(m) for m in target_modules(model, layout, [n for n in names if n != LAYERNORMS])}
+    return {path: "+".join(sharing[id(m)]) for path, m in model.named_modules() if id(m) in wanted}
 
 
 def check_targets(names: list[str], layout: Layout) -> None:
@@ -373,8 +393,10 @@ class PeftTuner(Method):
         if self.is_prompt:
             self._attach_prompt(model, layout)
             return
+        labels = target_labels(model, layout, self.cfg.targets)  # before PEFT replaces the modules
         tuner = inject(model, self.peft_config(model, layout), self.cfg.peft_type)
         object.__setattr__(model, TUNER, tuner)  # not a submodule: the tuner holds the model itself
+        object.__setattr__(model, TARGET_LABELS, labels)
         orthogonal_regularisation(tuner, model)
 
     def _attach_prompt(self, model: nn.Module, layout: Layout) -> None:
@@ -476,6 +498,47 @@ class PeftTuner(Method):
         if exported != trained:
             raise RuntimeError(f"PEFT's model trains {exported} parameters, the run trained {trained}")
         return wrapped.eval()
+
+    def low_rank_updates(self, model: nn.Module) -> list[LowRankUpdate]:
+        """PEFT's plain LoRA layers as ΔW = scaling · B A (for ``adaptbench analyze``): ``alpha`` is scaling · r, so
+        rsLoRA's lora_alpha/√r is kept. DoRA, a LoRA bias and AdaLoRA's SVD form are not B A alone: none. A fused
+        module is adapted whole, so its update covers every name sharing it (``q+k+v``)."""
+        from peft.tuners.lora import LoraLayer
+
+        if self.cfg.peft_type != "LORA":
+            return []
+        tuner, labels = getattr(model, TUNER, None), getattr(model, TARGET_LABELS, {})
+        dropout = float(tuner.peft_config["default"].lora_dropout) if tuner is not None else 0.0
+        updates = []
+        for path, layer in tuner_layers(model).items():
+            plain = (
+                type(layer).__module__.startswith("peft.tuners.lora.")  # not AdaLoRA's subclass
+                and isinstance(layer, LoraLayer)
+                and "default" in layer.lora_A
+                and isinstance(layer.lora_A["default"], nn.Linear)  # not an embedding or convolution
+                and not layer.use_dora.get("default")
+                and getattr(layer, "lora_variant", {}).get("default") is None  # DoRA, aLoRA, Arrow
+                and not getattr(layer, "lora_bias", {}).get("default")
+            )
+            if not plain:
+                continue
+            base = layer.get_base_layer()
+            weight = base.weight.detach()
+            a, b = layer.lora_A["default"].weight, layer.lora_B["default"].weight
+            updates.append(
+                LowRankUpdate(
+                    module=path,
+                    target=labels.get(path, path.rsplit(".", 1)[-1]),
+                    lora_A=a,
+                    lora_B=b,
+                    alpha=float(layer.scaling["default"]) * a.shape[0],
+                    dropout=dropout,
+                    weight=weight.T if is_transposed(base) else weight,
+                    whole=True,
+                    transposed=is_transposed(base),
+                )
+            )
+        return updates
 
     def merge(self, model: nn.Module) -> None:
         """Fold every tuner layer into its base weight (PEFT's ``merge``) and put the base module back in its place:
