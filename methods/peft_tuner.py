@@ -119,7 +119,8 @@ def supported_types() -> list[str]:
     from peft.config import PromptLearningConfig
 
     types = [t for t in tuner_classes() if not issubclass(config_class(t), PromptLearningConfig)]
-    excluded = {"ADAPTION_PROMPT", "XLORA", "SHADOW"}  # wrap the model's forward, or a mixture of adapters
+    # wrap the model's forward, a mixture of adapters, or new rows of the token embedding (not a layout target)
+    excluded = {"ADAPTION_PROMPT", "XLORA", "SHADOW", "TRAINABLE_TOKENS"}
     return sorted({*types, PROMPT_TUNING} - excluded)
 
 
@@ -274,6 +275,16 @@ def tuner_layers(model: nn.Module) -> dict[str, nn.Module]:
     return layers
 
 
+def unique_trainable(model: nn.Module) -> int:
+    """Trainable parameters of PEFT's tuner layers, each tensor once (TinyLoRA, UniLoRA share one across layers)."""
+    seen: dict[int, int] = {}
+    for layer in tuner_layers(model).values():
+        for p in layer.parameters():
+            if p.requires_grad:
+                seen[id(p)] = p.numel()
+    return sum(seen.values())
+
+
 def orthogonal_regularisation(tuner: Any, model: nn.Module) -> Callable | None:
     """AdaLoRA adds ``orth_reg_weight · mean ||P Pᵀ − I||_F`` to the loss in ``AdaLoraModel.forward``, which the
     harness does not call (it calls the model): a forward hook adds the same term to ``outputs.loss``."""
@@ -380,14 +391,23 @@ class PeftTuner(Method):
         if note := fused_note(self.cfg.targets, layout):
             log.warning("%s", note)
         model = copy.deepcopy(meta_model(arch))
+        refused = (
+            f"method.peft_type={self.cfg.peft_type} cannot adapt model type {arch.model_type!r} "
+            f"(targets {', '.join(self.cfg.targets)})"
+        )
         try:
             inject(model, self.peft_config(model, layout), self.cfg.peft_type)
-        except (ValueError, TypeError, NotImplementedError, RuntimeError) as err:
+        except (
+            Exception
+        ) as err:  # whatever PEFT raises for this model (its checks differ per tuner): one line
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ConfigError(
-                f"method.peft_type={self.cfg.peft_type} cannot adapt model type {arch.model_type!r} "
-                f"(targets {', '.join(self.cfg.targets)}): PEFT: {first}"
-            ) from None
+            if "meta tensor" in first:  # the tuner reads W's values when it is injected (an SVD, a copy)
+                first += (
+                    " (it initialises from the weights' values, which the check before building cannot read)"
+                )
+            raise ConfigError(f"{refused}: PEFT: {first}") from None
+        if not unique_trainable(model):
+            raise ConfigError(f"{refused}: PEFT injected nothing that trains")
 
     def apply(self, model: nn.Module, layout: Layout) -> None:
         if self.is_prompt:
@@ -451,9 +471,7 @@ class PeftTuner(Method):
                     )
             return total
         inject(model, config, self.cfg.peft_type)
-        return sum(
-            p.numel() for layer in tuner_layers(model).values() for p in layer.parameters() if p.requires_grad
-        )
+        return unique_trainable(model)
 
     def training_callbacks(self, model: nn.Module) -> list[TrainerCallback]:
         """AdaLoRA's rank schedule (any tuner with ``update_and_allocate``)."""
