@@ -361,3 +361,30 @@ def test_trainable_tokens_is_not_a_layout_tuner(capsys: pytest.CaptureFixture[st
     assert main(["params", "model=tiny-gpt2", "method=peft", "method.peft_type=TRAINABLE_TOKENS"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert "method.peft_type='TRAINABLE_TOKENS' is not valid" in line and "LORA" in line
+
+
+def test_init_from_starts_a_peft_tuner_from_another_runs_tensors(tmp_path: Path, monkeypatch) -> None:
+    """``init_from``: the second run's VeRA vectors start where the first run's ended (its head is new)."""
+    from adaptbench.harness.run.training import EvalTracker
+
+    overrides = ["model=tiny-bert", "method=peft_vera", "method.peft_config.r=8", *TINY_RUN]
+    first = compose_run_config([*overrides, f"output_root={tmp_path / 'a'}", "trainer.save_trainable=true"])
+    run(first)
+    (record,) = (tmp_path / "a" / "records").rglob("*.json")
+    trained = load_file(str(artifacts_dir(record) / "trainable.safetensors"))
+    at_start: dict[str, torch.Tensor] = {}
+    original = EvalTracker.on_train_begin
+
+    def spy(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN003
+        heads = head_parameter_names(model)
+        at_start.update(
+            {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad and n not in heads}
+        )
+        return original(self, args, state, control, model=model, **kwargs)
+
+    monkeypatch.setattr(EvalTracker, "on_train_begin", spy)
+    run(compose_run_config([*overrides, f"output_root={tmp_path / 'b'}", f"init_from={record}", "seed=7"]))
+    assert at_start and set(at_start) <= set(trained)
+    assert all(torch.equal(t, trained[n]) for n, t in at_start.items())
+    initial = initial_trainable(first)  # and not where a fresh VeRA starts
+    assert any(not torch.equal(t, initial[n]) for n, t in at_start.items())
