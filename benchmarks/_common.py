@@ -183,14 +183,20 @@ def forward_only(model: Any, ids: Any) -> Callable[[], None]:
 
 # ---------------------------------------------------------------------------------------------- timing
 def time_rounds(
-    runs: Mapping[str, Callable[[], Any]], rounds: int, warmup: int = 1, budget_s: float | None = None
+    runs: Mapping[str, Callable[[], Any]],
+    rounds: int,
+    warmup: int = 1,
+    budget_s: float | None = None,
+    alternate: bool = False,
 ) -> dict[str, list[float]]:
     """Seconds of each callable, ``rounds`` times, taking turns (A, B, C, A, B, C...) after ``warmup`` untimed
-    turns. With ``budget_s``, stops after the round that passes it (at least 3 timed rounds)."""
+    turns. With ``budget_s``, stops after the round that passes it (at least 3 timed rounds). ``alternate``
+    reverses the order every other round (A, B, C, C, B, A...), so no callable always runs after the same one."""
     times: dict[str, list[float]] = {name: [] for name in runs}
     started = time.perf_counter()
     for turn in range(warmup + rounds):
-        for name, run in runs.items():
+        order = list(runs.items())
+        for name, run in reversed(order) if alternate and turn % 2 else order:
             start = time.perf_counter()
             run()
             if turn >= warmup:

@@ -39,13 +39,20 @@ from transformers import PretrainedConfig, TrainerCallback
 from adaptbench.harness.api import (
     ConfigError,
     Layout,
+    LowRankUpdate,
     Method,
     bad_choice,
     bad_value,
     register_method,
     set_submodule,
 )
-from adaptbench.methods._common import check_positive, features, hidden_size, meta_model
+from adaptbench.methods._common import (
+    check_positive,
+    features,
+    hidden_size,
+    is_transposed,
+    meta_model,
+)
 from adaptbench.methods.virtual_tokens import (
     ATTR as VIRTUAL_TOKENS,
 )
@@ -85,6 +92,8 @@ MODULE_SETTINGS = ("feedforward_modules",)
 # the tuner layers taken out of it by module path
 TUNER = "_peft_tuner"
 DETACHED = "_peft_detached"
+# attribute of an adapted model: module path -> the layout's name for it (``target_labels``)
+TARGET_LABELS = "_peft_target_labels"
 
 
 def tuner_classes() -> dict[str, type]:
@@ -110,7 +119,8 @@ def supported_types() -> list[str]:
     from peft.config import PromptLearningConfig
 
     types = [t for t in tuner_classes() if not issubclass(config_class(t), PromptLearningConfig)]
-    excluded = {"ADAPTION_PROMPT", "XLORA", "SHADOW"}  # wrap the model's forward, or a mixture of adapters
+    # wrap the model's forward, a mixture of adapters, or new rows of the token embedding (not a layout target)
+    excluded = {"ADAPTION_PROMPT", "XLORA", "SHADOW", "TRAINABLE_TOKENS"}
     return sorted({*types, PROMPT_TUNING} - excluded)
 
 
@@ -199,6 +209,17 @@ def module_names(model: nn.Module, modules: list[nn.Module]) -> list[str]:
     return [name for name, m in model.named_modules() if id(m) in wanted]
 
 
+def target_labels(model: nn.Module, layout: Layout, names: list[str]) -> dict[str, str]:
+    """Module path -> the layout's name for the module behind each of ``names``: the target itself, or for a fused
+    module, which PEFT adapts whole, every name sharing it joined by "+" (GPT-2's ``c_attn``: ``q+k+v``)."""
+    sharing: dict[int, list[str]] = {}
+    for name in layout.targets:
+        for module in target_modules(model, layout, [name]):
+            sharing.setdefault(id(module), []).append(name)
+    wanted = {id(m) for m in target_modules(model, layout, [n for n in names if n != LAYERNORMS])}
+    return {path: "+".join(sharing[id(m)]) for path, m in model.named_modules() if id(m) in wanted}
+
+
 def check_targets(names: list[str], layout: Layout) -> None:
     if len(set(names)) != len(names):
         raise bad_value("method.targets", names, "each target at most once")
@@ -252,6 +273,16 @@ def tuner_layers(model: nn.Module) -> dict[str, nn.Module]:
         if isinstance(m, BaseTunerLayer) and not any(path.startswith(p + ".") for p in layers):
             layers[path] = m
     return layers
+
+
+def unique_trainable(model: nn.Module) -> int:
+    """Trainable parameters of PEFT's tuner layers, each tensor once (TinyLoRA, UniLoRA share one across layers)."""
+    seen: dict[int, int] = {}
+    for layer in tuner_layers(model).values():
+        for p in layer.parameters():
+            if p.requires_grad:
+                seen[id(p)] = p.numel()
+    return sum(seen.values())
 
 
 def orthogonal_regularisation(tuner: Any, model: nn.Module) -> Callable | None:
@@ -360,21 +391,32 @@ class PeftTuner(Method):
         if note := fused_note(self.cfg.targets, layout):
             log.warning("%s", note)
         model = copy.deepcopy(meta_model(arch))
+        refused = (
+            f"method.peft_type={self.cfg.peft_type} cannot adapt model type {arch.model_type!r} "
+            f"(targets {', '.join(self.cfg.targets)})"
+        )
         try:
             inject(model, self.peft_config(model, layout), self.cfg.peft_type)
-        except (ValueError, TypeError, NotImplementedError, RuntimeError) as err:
+        except (
+            Exception
+        ) as err:  # whatever PEFT raises for this model (its checks differ per tuner): one line
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ConfigError(
-                f"method.peft_type={self.cfg.peft_type} cannot adapt model type {arch.model_type!r} "
-                f"(targets {', '.join(self.cfg.targets)}): PEFT: {first}"
-            ) from None
+            if "meta tensor" in first:  # the tuner reads W's values when it is injected (an SVD, a copy)
+                first += (
+                    " (it initialises from the weights' values, which the check before building cannot read)"
+                )
+            raise ConfigError(f"{refused}: PEFT: {first}") from None
+        if not unique_trainable(model):
+            raise ConfigError(f"{refused}: PEFT injected nothing that trains")
 
     def apply(self, model: nn.Module, layout: Layout) -> None:
         if self.is_prompt:
             self._attach_prompt(model, layout)
             return
+        labels = target_labels(model, layout, self.cfg.targets)  # before PEFT replaces the modules
         tuner = inject(model, self.peft_config(model, layout), self.cfg.peft_type)
         object.__setattr__(model, TUNER, tuner)  # not a submodule: the tuner holds the model itself
+        object.__setattr__(model, TARGET_LABELS, labels)
         orthogonal_regularisation(tuner, model)
 
     def _attach_prompt(self, model: nn.Module, layout: Layout) -> None:
@@ -429,9 +471,7 @@ class PeftTuner(Method):
                     )
             return total
         inject(model, config, self.cfg.peft_type)
-        return sum(
-            p.numel() for layer in tuner_layers(model).values() for p in layer.parameters() if p.requires_grad
-        )
+        return unique_trainable(model)
 
     def training_callbacks(self, model: nn.Module) -> list[TrainerCallback]:
         """AdaLoRA's rank schedule (any tuner with ``update_and_allocate``)."""
@@ -476,6 +516,47 @@ class PeftTuner(Method):
         if exported != trained:
             raise RuntimeError(f"PEFT's model trains {exported} parameters, the run trained {trained}")
         return wrapped.eval()
+
+    def low_rank_updates(self, model: nn.Module) -> list[LowRankUpdate]:
+        """PEFT's plain LoRA layers as ΔW = scaling · B A (for ``adaptbench analyze``): ``alpha`` is scaling · r, so
+        rsLoRA's lora_alpha/√r is kept. DoRA, a LoRA bias and AdaLoRA's SVD form are not B A alone: none. A fused
+        module is adapted whole, so its update covers every name sharing it (``q+k+v``)."""
+        from peft.tuners.lora import LoraLayer
+
+        if self.cfg.peft_type != "LORA":
+            return []
+        tuner, labels = getattr(model, TUNER, None), getattr(model, TARGET_LABELS, {})
+        dropout = float(tuner.peft_config["default"].lora_dropout) if tuner is not None else 0.0
+        updates = []
+        for path, layer in tuner_layers(model).items():
+            plain = (
+                type(layer).__module__.startswith("peft.tuners.lora.")  # not AdaLoRA's subclass
+                and isinstance(layer, LoraLayer)
+                and "default" in layer.lora_A
+                and isinstance(layer.lora_A["default"], nn.Linear)  # not an embedding or convolution
+                and not layer.use_dora.get("default")
+                and getattr(layer, "lora_variant", {}).get("default") is None  # DoRA, aLoRA, Arrow
+                and not getattr(layer, "lora_bias", {}).get("default")
+            )
+            if not plain:
+                continue
+            base = layer.get_base_layer()
+            weight = base.weight.detach()
+            a, b = layer.lora_A["default"].weight, layer.lora_B["default"].weight
+            updates.append(
+                LowRankUpdate(
+                    module=path,
+                    target=labels.get(path, path.rsplit(".", 1)[-1]),
+                    lora_A=a,
+                    lora_B=b,
+                    alpha=float(layer.scaling["default"]) * a.shape[0],
+                    dropout=dropout,
+                    weight=weight.T if is_transposed(base) else weight,
+                    whole=True,
+                    transposed=is_transposed(base),
+                )
+            )
+        return updates
 
     def merge(self, model: nn.Module) -> None:
         """Fold every tuner layer into its base weight (PEFT's ``merge``) and put the base module back in its place:

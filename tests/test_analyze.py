@@ -216,7 +216,12 @@ def test_bad_input_is_one_line_exit_2(runs, tmp_path, capsys):
     failed = edited_record(small, tmp_path, status="failed")
     cases = [
         (["amplification", str(tmp_path / "none.json")], "RUN='", "no such file"),
-        (["amplification", str(bitfit)], "method='bitfit' trains no LoRA", "holds no LoRA A", "(lora, or a"),
+        (
+            ["amplification", str(bitfit)],
+            "method='bitfit' trains no LoRA",
+            "no low-rank update",
+            "compose, lora",
+        ),
         (["amplification", str(failed)], "its run is failed", "not complete"),
         (["amplification", str(large), "--weight", "k"], "--weight='k' is not valid", "choose one of: q, v"),
         (["subspace", str(small), str(large), "--layer", "2"], "--layer=2 is not valid", "layers 0..1"),
@@ -226,3 +231,108 @@ def test_bad_input_is_one_line_exit_2(runs, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith("adaptbench: error: ") and "\n" not in err, err
         assert all(text in err for text in expected), err
+
+
+# ------------------------------------------------------------------------------------- PEFT's LoRA
+def fake_record(cfg, tensors: dict[str, torch.Tensor], stem: str) -> Path:  # noqa: ANN001
+    """A complete run record of ``cfg`` whose saved trainable tensors are ``tensors``."""
+    path = record_path(cfg, stem.ljust(64, "0"))
+    artifacts_dir(path).mkdir(parents=True, exist_ok=True)
+    save_file(
+        {n: t.contiguous() for n, t in tensors.items()}, str(artifacts_dir(path) / "trainable.safetensors")
+    )
+    method = str(cfg.method.name)
+    write_json_atomic(
+        path,
+        {"record_version": 2, "status": "complete", "config_hash": stem, "run_name": path.stem}
+        | {"method": method, "model": str(cfg.model.name), "task": "vader", "seed": cfg.seed}
+        | {"config": OmegaConf.to_container(cfg, resolve=True)},
+    )
+    return path
+
+
+def as_builtin_lora(name: str) -> str:
+    """PEFT's saved name of a LoRA tensor as the built-in lora's (BERT: query is q, value is v)."""
+    target = {"query": "q", "value": "v"}
+    return re.sub(
+        r"\.(query|value)\.lora_([AB])\.default\.weight$",
+        lambda m: f".{m.group(1)}.lora.{target[m.group(1)]}.lora_{m.group(2)}",
+        name,
+    )
+
+
+@pytest.fixture(scope="module")
+def peft_and_twin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny peft_lora run (r=8, lora_alpha=8, trained 2 steps) and a built-in lora record (r=8, alpha=8) holding
+    the same tensors under the built-in's names."""
+    root = tmp_path_factory.mktemp("analyze_peft")
+    peft_overrides = [*TINY[:-2], "method=peft_lora", "trainer.max_steps=2", "method.peft_config.r=8"]
+    cfg = compose_run_config([*peft_overrides, "trainer.save_trainable=true", f"output_root={root}"])
+    peft_record = record_path(cfg, run(cfg)["config_hash"])
+    tensors = saved(peft_record)
+    assert any(".lora_A.default.weight" in n for n in tensors)
+    twin_cfg = compose_run_config([*TINY, "method.r=8", "method.alpha=8", f"output_root={root}"])
+    twin = fake_record(twin_cfg, {as_builtin_lora(n): t for n, t in tensors.items()}, "twin")
+    return peft_record, twin
+
+
+def grid_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if re.match(r"i=\d", line)]
+
+
+def test_a_peft_lora_run_gives_the_builtin_loras_numbers_given_the_same_tensors(runs, peft_and_twin, capsys):
+    """analyze reads PEFT's lora_A/lora_B through the method's ``low_rank_updates``: the same subspace grid
+    against a third run, and the same Table 7 numbers, as the built-in lora holding the same tensors."""
+    small, _ = runs
+    peft_record, twin = peft_and_twin
+    outputs = {}
+    for record in (peft_record, twin):
+        assert (
+            cli.main(["analyze", "subspace", str(record), str(small), "--weight", "q", "--layer", "1"]) == 0
+        )
+        grid = grid_lines(capsys.readouterr().out)
+        assert (
+            cli.main(["analyze", "amplification", str(record), "--weight", "v", "--layer", "0", "--json"])
+            == 0
+        )
+        numbers = json.loads(capsys.readouterr().out)
+        outputs[record] = (grid, {k: v for k, v in numbers.items() if k != "run"})
+    assert outputs[peft_record] == outputs[twin]
+    grid, numbers = outputs[peft_record]
+    assert len(grid) == 8 and numbers["r"] == 8 and numbers["delta_norm"] > 0  # B moved in 2 steps
+    # and the grid is the paper's φ of the saved A matrices
+    a = saved(peft_record)["bert.encoder.layer.1.attention.self.query.lora_A.default.weight"].double().numpy()
+    b = saved(small)["bert.encoder.layer.1.attention.self.query.lora.q.lora_A"].double().numpy()
+    first_row = [float(x) for x in grid[0].split()[1:]]
+    assert first_row == pytest.approx([reference_phi(a, b, 1, j) for j in range(1, 5)], abs=1e-3)
+
+
+def test_peft_lora_on_gpt2_adapts_the_fused_matrix_whole(tmp_path, capsys):
+    """PEFT adapts GPT-2's whole c_attn for targets q and v: one update per block, named q+k+v, W the whole
+    fused matrix (transposed from Conv1D's in x out), ΔW = (lora_alpha/r)·B A."""
+    overrides = ["model=tiny-gpt2", "method=peft_lora", "task=vader", "method.peft_config.lora_alpha=16"]
+    cfg = compose_run_config([*overrides, f"output_root={tmp_path}"])
+    set_seed(cfg.seed)
+    model = build_model(cfg.model, "classification", 2)
+    adapt(model, load_method(cfg.method), Layout.from_config(cfg.model.layout))
+    generator = torch.Generator().manual_seed(0)
+    tensors = {
+        n: torch.randn(p.shape, generator=generator) for n, p in model.named_parameters() if p.requires_grad
+    }
+    record = fake_record(cfg, tensors, "gpt2")
+    assert cli.main(["analyze", "amplification", str(record), "--weight", "v"]) == 2
+    err = capsys.readouterr().err
+    assert "--weight='v' is not valid; choose one of: q+k+v" in err
+    assert (
+        cli.main(["analyze", "amplification", str(record), "--weight", "q+k+v", "--layer", "1", "--json"])
+        == 0
+    )
+    numbers = json.loads(capsys.readouterr().out)
+    set_seed(cfg.seed)
+    fused = (
+        build_model(cfg.model, "classification", 2).transformer.h[1].attn.c_attn.weight.double()
+    )  # 32 x 96
+    prefix = "transformer.h.1.attn.c_attn"
+    delta = 2.0 * tensors[f"{prefix}.lora_B.default.weight"] @ tensors[f"{prefix}.lora_A.default.weight"]
+    assert numbers["w_norm"] == pytest.approx(torch.linalg.matrix_norm(fused).item(), rel=1e-6)
+    assert numbers["delta_norm"] == pytest.approx(torch.linalg.matrix_norm(delta.double()).item(), rel=1e-5)

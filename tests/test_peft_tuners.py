@@ -331,3 +331,60 @@ def test_a_killed_vera_run_resumes_from_its_checkpoint(tmp_path: Path, monkeypat
     assert [h["step"] for h in resumed["history"]] == [2, 4]
     for before, after in zip(whole["history"], resumed["history"], strict=True):
         assert after["metrics"] == pytest.approx(before["metrics"], rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ the generic plugin
+@pytest.mark.parametrize("peft_type", ["TINYLORA", "UNILORA"])
+def test_a_tensor_shared_across_layers_counts_once(
+    peft_type: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """TinyLoRA and UniLoRA share one trained tensor across every adapted layer: |Θ| and the formula (PEFT's
+    injected tensors) count it once, as PEFT does."""
+    ours = params_command(capsys, "model=tiny-bert", "method=peft", f"method.peft_type={peft_type}")
+    cfg = compose_run_config(["model=tiny-bert"])
+    model = AutoModelForSequenceClassification.from_config(arch_config(cfg.model, "classification", 2))
+    config = peft.PEFT_TYPE_TO_CONFIG_MAPPING[peft_type](target_modules=QV, task_type="SEQ_CLS")
+    assert ours["method_params"] == ours["formula_params"] == peft_count(model, config)
+
+
+def test_a_tuner_that_initialises_from_the_weights_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """AdaMSS decomposes W when it is injected: the meta build of the check before building has no values."""
+    assert main(["params", "model=tiny-bert", "method=peft", "method.peft_type=ADAMSS"]) == 2
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("adaptbench: error:")]
+    assert "method.peft_type=ADAMSS cannot adapt model type 'bert'" in line
+    assert "initialises from the weights' values" in line
+
+
+def test_trainable_tokens_is_not_a_layout_tuner(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["params", "model=tiny-gpt2", "method=peft", "method.peft_type=TRAINABLE_TOKENS"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "method.peft_type='TRAINABLE_TOKENS' is not valid" in line and "LORA" in line
+
+
+def test_init_from_starts_a_peft_tuner_from_another_runs_tensors(tmp_path: Path, monkeypatch) -> None:
+    """``init_from``: the second run's VeRA vectors start where the first run's ended (its head is new)."""
+    from adaptbench.harness.run.training import EvalTracker
+
+    overrides = ["model=tiny-bert", "method=peft_vera", "method.peft_config.r=8", *TINY_RUN]
+    first = compose_run_config([*overrides, f"output_root={tmp_path / 'a'}", "trainer.save_trainable=true"])
+    run(first)
+    (record,) = (tmp_path / "a" / "records").rglob("*.json")
+    trained = load_file(str(artifacts_dir(record) / "trainable.safetensors"))
+    at_start: dict[str, torch.Tensor] = {}
+    original = EvalTracker.on_train_begin
+
+    def spy(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN003
+        heads = head_parameter_names(model)
+        at_start.update(
+            {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad and n not in heads}
+        )
+        return original(self, args, state, control, model=model, **kwargs)
+
+    monkeypatch.setattr(EvalTracker, "on_train_begin", spy)
+    run(compose_run_config([*overrides, f"output_root={tmp_path / 'b'}", f"init_from={record}", "seed=7"]))
+    assert at_start and set(at_start) <= set(trained)
+    assert all(torch.equal(t, trained[n]) for n, t in at_start.items())
+    initial = initial_trainable(first)  # and not where a fresh VeRA starts
+    assert any(not torch.equal(t, initial[n]) for n, t in at_start.items())

@@ -13,7 +13,10 @@
   subspace; the amplification factor ‖ΔW‖_F / ‖U_ΔWᵀ W V_ΔWᵀ‖_F says how much ΔW amplifies directions that W
   had but did not emphasise (the paper: about 21.5 for r=4 on GPT-3's W_q, layer 48).
 
-Both read the run's ``trainable.safetensors`` (``trainer.save_trainable=true``); ``amplification`` also rebuilds
+Both read the run's ``trainable.safetensors`` (``trainer.save_trainable=true``); which of its tensors are A
+matrices, of which weight, the run's method says (``Method.low_rank_updates`` on a meta build of the run's model),
+so a run of the built-in ``lora``, of PEFT's LoRA (``peft_lora``: a fused module such as GPT-2's ``c_attn`` is
+adapted whole, weight ``q+k+v``) or of a composition with LoRA is read alike. ``amplification`` also rebuilds
 the run's model for W (pretrained weights, or the run's seeded random ones), and takes the run's slice of a fused
 matrix (GPT-2's q inside ``c_attn``). Layers are numbered from 0, as in the models' module names.
 """
@@ -31,6 +34,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from adaptbench.harness.api.errors import ConfigError, bad_choice, bad_value
+from adaptbench.harness.api.plugins import LowRankUpdate
 from adaptbench.harness.records.store import artifacts_dir, read_record
 
 GRID_MAX = 8  # the paper's zoomed Figure 3 shows i, j <= 8
@@ -110,19 +114,22 @@ def amplification(w: torch.Tensor, delta: torch.Tensor, r: int, seed: int = 0) -
 # --------------------------------------------------------------------------------------------- runs
 @dataclass
 class LoRARun:
-    """A complete LoRA run: its record, config and saved A/B tensors by (weight, layer)."""
+    """A complete run with LoRA updates: its record, config and saved tensors, and where its A matrices are."""
 
     path: Path
     cfg: DictConfig
     tensors: Path
-    # (weight, layer) -> the tensor name of its A (B: the same name ending in lora_B)
+    # (weight, layer) -> the saved tensor name of its A
     a_names: dict[tuple[str, int], str]
+    # (weight, layer) -> the path of the adapted module (``LowRankUpdate.module``)
+    modules: dict[tuple[str, int], str]
     n_layers: int
+    r: int
+    alpha: float
 
     @property
     def label(self) -> str:
-        method = self.cfg.method
-        return f"{self.path.stem} ({method.name}, r={method.get('r')}, alpha={method.get('alpha')})"
+        return f"{self.path.stem} ({self.cfg.method.name}, r={self.r}, alpha={self.alpha:g})"
 
     def weights(self) -> list[str]:
         return sorted({weight for weight, _ in self.a_names})
@@ -137,23 +144,40 @@ class LoRARun:
             return handle.get_tensor(self.a_names[(weight, layer)])
 
 
-def lora_a_names(names: Sequence[str], blocks: str) -> dict[tuple[str, int], str]:
-    """The A tensors among saved tensor names: ``...<blocks>.<layer>.<...>.lora.<weight>.lora_A``."""
-    pattern = re.compile(rf"(?:^|\.){re.escape(blocks)}\.(\d+)\..*\blora\.([^.]+)\.lora_A$")
-    found = {}
-    for name in names:
-        if match := pattern.search(name):
-            found[(match.group(2), int(match.group(1)))] = name
-    return found
+def low_rank_plugins() -> list[str]:
+    """The registered method plugins with LoRA updates of their own (``Method.low_rank_updates``)."""
+    from adaptbench.harness.api.plugins import Method
+    from adaptbench.harness.api.registry import METHODS
+
+    return [n for n in METHODS.names() if METHODS.get(n).low_rank_updates is not Method.low_rank_updates]
+
+
+def meta_updates(cfg: DictConfig) -> tuple[list[LowRankUpdate], dict[int, str]]:
+    """The run's model adapted on the ``meta`` device (no weights: a second), its method's ``low_rank_updates``
+    and the parameter names by ``id``: which saved tensor is which A, whatever the method calls it."""
+    from adaptbench.harness.api.layout import Layout
+    from adaptbench.harness.api.loading import load_method, load_task
+    from adaptbench.harness.api.models import build_model
+    from adaptbench.harness.api.plugins import adapt
+
+    method, task = load_method(cfg.method), load_task(cfg.task)
+    model = build_model(cfg.model, task.kind, task.num_labels, device="meta")
+    adapt(model, method, Layout.from_config(cfg.model.layout))
+    return method.low_rank_updates(model), {id(p): n for n, p in model.named_parameters()}
+
+
+def block_index(module: str, blocks: str) -> int | None:
+    """The block number in a module path ``...<blocks>.<n>....``."""
+    match = re.search(rf"(?:^|\.){re.escape(blocks)}\.(\d+)\.", module)
+    return int(match.group(1)) if match else None
 
 
 def load_lora_run(location: str) -> LoRARun:
-    """Check that ``location`` is the record of a complete run whose saved tensors hold LoRA A matrices (one-line
-    ConfigError otherwise: whether a run trained LoRA is read off its tensors, whatever its method) and index
-    them. Builds no model."""
+    """Check that ``location`` is the record of a complete run whose method put LoRA updates into the model
+    (``Method.low_rank_updates`` on a meta build: the harness knows no method's tensor names) and whose saved
+    tensors hold their A matrices (one-line ConfigError otherwise), and index them. Builds no weights."""
     from safetensors import safe_open
 
-    from adaptbench.harness.api.loading import lora_methods
     from adaptbench.harness.api.models import arch_config
 
     path = Path(location)
@@ -170,18 +194,28 @@ def load_lora_run(location: str) -> LoRARun:
             location,
             f"no {tensors}: the run kept no tensors; rerun it with trainer.save_trainable=true",
         )
-    with safe_open(str(tensors), framework="pt") as handle:
-        names = list(handle.keys())
-    a_names = lora_a_names(names, str(cfg.model.layout.blocks))
-    if not a_names:
+    updates, names = meta_updates(cfg)
+    if not updates:
         raise bad_value(
             "RUN",
             location,
-            f"method={record['method']!r} trains no LoRA: {tensors} holds no LoRA A matrices; give a run of a "
-            f"method with LoRA ({', '.join(lora_methods())}, or a composition with one)",
+            f"method={record['method']!r} trains no LoRA: its adapted model has no low-rank update B A; give a "
+            f"run of a method with one (plugins {', '.join(low_rank_plugins())})",
         )
+    with safe_open(str(tensors), framework="pt") as handle:
+        saved = set(handle.keys())
+    a_names, modules = {}, {}
+    for update in updates:
+        name = names.get(id(update.lora_A))
+        if name not in saved:
+            raise bad_value(
+                "RUN", location, f"{tensors} holds no {name}: not the tensors of this run's method"
+            )
+        key = (update.target, block_index(update.module, str(cfg.model.layout.blocks)))
+        a_names[key], modules[key] = name, update.module
+    first = updates[0]
     n_layers = int(arch_config(cfg.model).num_hidden_layers)
-    return LoRARun(path, cfg, tensors, a_names, n_layers)
+    return LoRARun(path, cfg, tensors, a_names, modules, n_layers, int(first.lora_A.shape[0]), first.alpha)
 
 
 def check_choice(run: LoRARun, weight: str, layer: int | None) -> int:
@@ -204,11 +238,9 @@ def adapted_matrices(run: LoRARun, weight: str, layer: int) -> tuple[torch.Tenso
     from adaptbench.harness.measure.export import rebuild
 
     rebuilt = rebuild(run.cfg, run.tensors)
-    in_block = f"{run.cfg.model.layout.blocks}.{layer}."
+    module = run.modules[(weight, layer)]
     update = next(
-        u
-        for u in rebuilt.method.low_rank_updates(rebuilt.model)
-        if u.target == weight and (u.module.startswith(in_block) or f".{in_block}" in u.module)
+        u for u in rebuilt.method.low_rank_updates(rebuilt.model) if (u.target, u.module) == (weight, module)
     )
     return update.weight.double(), update.delta_weight().detach().double()
 

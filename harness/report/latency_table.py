@@ -107,6 +107,22 @@ def is_gpu(device: str) -> bool:
     return any(word in device.lower() for word in GPU_WORDS)
 
 
+def forward_path_note(records: Sequence[Mapping[str, Any]]) -> str | None:
+    """Which methods were timed merged into the base weights (the base model's own forward) and which as trained
+    (record field ``merged``: whether merging changed the forward path; a method with nothing to fold, or
+    ``latency.merged=false``, runs unmerged)."""
+    paths: dict[bool, set[str]] = defaultdict(set)
+    for record in records:
+        if record.get("merged") is not None:
+            paths[bool(record["merged"])].add(paper_method(record["method"]))
+    parts = [
+        f"{what}: {', '.join(sorted(paths[flag]))}"
+        for flag, what in ((True, "merged into W"), (False, "unmerged"))
+        if paths[flag]
+    ]
+    return "forward path: " + "; ".join(parts) if parts else None
+
+
 def _latency_cell(runs: Sequence[Mapping[str, Any]], paper_row: dict[str, str] | None) -> str:
     if not runs:
         return "missing"
@@ -159,4 +175,6 @@ def _latency_table(key: tuple, records: Sequence[Mapping[str, Any]]) -> TableTex
         notes.append(CPU_NOTE)
     if any(latency_noise(r) is not None for r in records):
         notes.append(NOISE_NOTE)
+    if forward := forward_path_note(records):
+        notes.append(forward)
     return TableText(f"latency: {model} forward pass", headers, lines, notes, facets=facets)
