@@ -280,7 +280,9 @@ def grid_lines(out: str) -> list[str]:
     return [line for line in out.splitlines() if re.match(r"i=\d", line)]
 
 
-def test_a_peft_lora_run_gives_the_builtin_loras_numbers_given_the_same_tensors(runs, peft_and_twin, capsys):
+def test_a_peft_lora_run_gives_the_builtin_loras_numbers_given_the_same_tensors(
+    runs, peft_and_twin, capsys, tmp_path
+):
     """analyze reads PEFT's lora_A/lora_B through the method's ``low_rank_updates``: the same subspace grid
     against a third run, and the same Table 7 numbers, as the built-in lora holding the same tensors."""
     small, _ = runs
@@ -288,7 +290,11 @@ def test_a_peft_lora_run_gives_the_builtin_loras_numbers_given_the_same_tensors(
     outputs = {}
     for record in (peft_record, twin):
         assert (
-            cli.main(["analyze", "subspace", str(record), str(small), "--weight", "q", "--layer", "1"]) == 0
+            cli.main(
+                ["analyze", "subspace", str(record), str(small), "--weight", "q", "--layer", "1"]
+                + ["--out", str(tmp_path / "subspace.png")]
+            )
+            == 0
         )
         grid = grid_lines(capsys.readouterr().out)
         assert (
