@@ -173,3 +173,28 @@ def test_bad_logger_settings_are_one_line(override, expected):
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     assert str(err.value).startswith(expected) and "\n" not in str(err.value)
+
+
+def test_a_table_w_and_b_cannot_take_is_a_warning_not_a_failed_job(tmp_path, monkeypatch, caplog):
+    """The record is written before the W&B run is finished: unreadable generated text (not UTF-8) costs the
+    tables one warning line; the run still closes as finished with the record's summary."""
+    from adaptbench.harness.run.loggers import WandbLogger
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = compose_run_config(["model=tiny-gpt2", "method=lora", "logger=wandb", f"output_root={tmp_path}"])
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    for name in ("validation_sources.txt", "validation_references.txt"):
+        (outputs / name).write_text("a source\n", encoding="utf-8")
+    (outputs / "validation_hypotheses_eval1.txt").write_bytes(b"\xff\xfe not text\n")
+    best = {"epoch": 1.0, "step": 4, "metrics": {"BLEU": 12.5}, "eval_seconds": 0.1}
+    record = {"run_name": "lora-s1-x", "task": "e2e", "model": "tiny-gpt2", "method": "lora", "seed": 1}
+    record |= {"best": best, "history": [best], "metric_for_best": "BLEU", "status": "complete"}
+    with caplog.at_level("WARNING", logger="adaptbench"), WandbLogger(cfg, "lora-s1-x") as logger:
+        logger.finish(record, outputs, ["validation"])
+    found = offline_run(tmp_path)
+    assert found.state == "finished" and found.summary["best/BLEU"] == 12.5
+    assert "results" not in found.summary
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith("W&B run lora-s1-x: tables or tensors not logged (UnicodeDecodeError: ")

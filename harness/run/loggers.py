@@ -5,6 +5,7 @@ What a W&B run holds (its flat config and summary) is ``records.wandb``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,8 @@ from adaptbench.harness.records.wandb import (
     tensors_metadata,
 )
 from adaptbench.harness.run.console import is_verbose
+
+log = logging.getLogger("adaptbench")
 
 # The tensors a run keeps at its best evaluation (``trainer.save_trainable``), in its artifacts folder.
 TRAINABLE_FILE = "trainable.safetensors"
@@ -98,26 +101,39 @@ class WandbLogger(NullLogger):
         """The record's results as the summary, a ``results`` table, a generation job's ``samples`` table and the
         trained tensors as a ``model`` artifact, as HF's WandbCallback and lm-evaluation-harness's logger log theirs
         (both are tied to their own loops: neither can log a harness record)."""
-        wandb, node = self._wandb, self.node
         self.run.summary.update(run_summary(record))
+        try:
+            self.log_tables(record, outputs, splits)
+            if outputs is not None and self.node.get("log_tensors", True):
+                self.log_tensors(record, outputs / TRAINABLE_FILE)
+        except Exception as err:  # noqa: BLE001 -- the record is written: never turned into a failure by W&B
+            log.warning(
+                "W&B run %s: tables or tensors not logged (%s: %s)", self.run.name, type(err).__name__, err
+            )
+        self.run.finish()
+        self.finished = True
+
+    def log_tables(self, record: Mapping[str, Any], outputs: Path | None, splits: Sequence[str]) -> None:
+        wandb = self._wandb
         tables = {"results": wandb.Table(columns=RESULT_COLUMNS, data=result_rows(record, splits))}
-        limit = int(node.get("samples", 10))
+        limit = int(self.node.get("samples", 10))
         samples = sample_rows(outputs, record, splits, limit) if outputs is not None else []
         if samples:
             tables["samples"] = wandb.Table(columns=SAMPLE_COLUMNS, data=samples)
         self.run.log(tables)
-        tensors = outputs / TRAINABLE_FILE if outputs is not None else None
-        if node.get("log_tensors", True) and tensors is not None and tensors.is_file():
-            artifact = wandb.Artifact(
-                artifact_name(record["run_name"]),
-                type="model",
-                description="adaptbench trainable tensors (best evaluation): load with `init_from` or export",
-                metadata=tensors_metadata(record),
-            )
-            artifact.add_file(str(tensors), name=TRAINABLE_FILE)
-            self.run.log_artifact(artifact, aliases=["best"])
-        self.run.finish()
-        self.finished = True
+
+    def log_tensors(self, record: Mapping[str, Any], tensors: Path) -> None:
+        """The trained tensors (kept with ``trainer.save_trainable``) as the ``model`` artifact of this run."""
+        if not tensors.is_file():
+            return
+        artifact = self._wandb.Artifact(
+            artifact_name(record["run_name"]),
+            type="model",
+            description="adaptbench trainable tensors (best evaluation): load with `init_from` or export",
+            metadata=tensors_metadata(record),
+        )
+        artifact.add_file(str(tensors), name=TRAINABLE_FILE)
+        self.run.log_artifact(artifact, aliases=["best"])
 
     def __exit__(
         self, kind: type[BaseException] | None, err: BaseException | None, trace: TracebackType | None
