@@ -207,6 +207,27 @@ def check_top_level(cfg: DictConfig) -> None:
         if not isinstance(cfg.get(flag, False), bool):
             raise bad_value(flag, cfg.get(flag), "must be true or false")
     check_output_root(cfg.get("output_root"))
+    check_logger(cfg.get("logger"))
+
+
+def check_logger(node: Any) -> None:
+    """The logger's console and W&B settings that are numbers or flags (``conf/logger/*.yaml``), where given."""
+    if not isinstance(node, DictConfig):
+        return
+    seconds = node.get("progress_seconds")
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0
+    ):
+        raise bad_value(
+            "logger.progress_seconds", seconds, "give seconds >= 0 (0: a progress line every step)"
+        )
+    samples = node.get("samples")
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 0):
+        raise bad_value(
+            "logger.samples", samples, "give a whole number of sources >= 0 (0: no samples table)"
+        )
+    if not isinstance(node.get("log_tensors", True), bool):
+        raise bad_value("logger.log_tensors", node.get("log_tensors"), "must be true or false")
 
 
 def drop_settings_the_method_lacks(cfg: DictConfig, keys: Iterable[str]) -> list[str]:

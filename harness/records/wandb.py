@@ -3,12 +3,14 @@ and the record a W&B run stands for (read back by ``adaptbench table --from-wand
 
 A W&B run per job has a flat config, so the runs table filters and groups by its columns with no parsing:
 ``method``, ``model``, ``task``, ``seed``, ``lr``, ``params`` (|Θ|), ``experiment`` and the method's own settings
-(``r``, ``alpha``, ...), and the whole nested config under ``config``. Its summary holds the record's results.
+(``r``, ``alpha``, ...), and the whole nested config under ``config``. Its summary holds the record's results;
+its ``results`` table one row per split and metric (``result_rows``), a generation job's ``samples`` table the
+first generated texts beside their sources and references (``sample_rows``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,3 +168,81 @@ def record_from_wandb(run: WandbRun) -> dict[str, Any] | None:
     if status == "failed":
         record["error"] = f"the W&B run {run.name!r} is {run.state}"
     return record
+
+
+# ------------------------------------------------------------------------------------ a job's tables
+RESULT_COLUMNS = ["task", "model", "method", "seed", "params", "split", "metric", "score", "reported"]
+SAMPLE_COLUMNS = ["split", "step", "source", "references", "hypothesis"]
+UNPREFIXED_SPLIT = (
+    "validation"  # a task's metrics of its validation split carry no prefix (``Task.evaluate``)
+)
+
+
+def split_and_metric(key: str, splits: Sequence[str]) -> tuple[str, str]:
+    """``validation_mismatched_accuracy`` -> (``validation_mismatched``, ``accuracy``); an unprefixed metric is the
+    validation split's. The longest matching split wins (``validation_mismatched`` before ``validation``)."""
+    for split in sorted((s for s in splits if s != UNPREFIXED_SPLIT), key=len, reverse=True):
+        if key.startswith(f"{split}_"):
+            return split, key.removeprefix(f"{split}_")
+    return UNPREFIXED_SPLIT, key
+
+
+def result_rows(record: Mapping[str, Any], splits: Sequence[str]) -> list[list[Any]]:
+    """The W&B ``results`` table of a job (``RESULT_COLUMNS``): one row per split and metric of its best
+    evaluation, with its cell (task, model, method, seed, |Θ|); ``reported`` marks the metric the tables report
+    (``metric_for_best``)."""
+    metrics = (record.get("best") or {}).get("metrics") or {}
+    cell = [record["task"], record["model"], record["method"], record["seed"]]
+    cell.append((record.get("params") or {}).get("method_params"))
+    return [
+        [*cell, *split_and_metric(key, splits), value, key == record.get("metric_for_best")]
+        for key, value in metrics.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    ]
+
+
+def hypotheses_file(outputs: Path, split: str, record: Mapping[str, Any]) -> tuple[Path, int] | None:
+    """The generated text of ``split`` a generation task wrote in the job's artifacts folder
+    (``<split>_hypotheses_eval<k>.txt``, k counting the evaluations of one process) and the step it was made at:
+    the best evaluation's; for a resumed run (k restarts in each process) the newest file, the last evaluation's."""
+    history, best = list(record.get("history") or []), record.get("best")
+    if (record.get("train") or {}).get("segments", 1) == 1 and best in history:
+        path = outputs / f"{split}_hypotheses_eval{history.index(best) + 1}.txt"
+        if path.is_file():
+            return path, int(best["step"])
+    files = list(outputs.glob(f"{split}_hypotheses_eval*.txt"))
+    if not files or not history:
+        return None
+    return max(files, key=lambda p: p.stat().st_mtime), int(history[-1]["step"])
+
+
+def sample_rows(
+    outputs: Path, record: Mapping[str, Any], splits: Sequence[str], limit: int
+) -> list[list[Any]]:
+    """The W&B ``samples`` table of a generation job (``SAMPLE_COLUMNS``): the first ``limit`` sources of each
+    evaluation split with their references (one per line) and the generated hypothesis, read from the files the
+    task wrote (``<split>_sources.txt``, ``<split>_references.txt``: a blank line between sources' references).
+    Empty for a task that writes none (classification)."""
+    rows: list[list[Any]] = []
+    for split in splits:
+        found = hypotheses_file(outputs, split, record) if limit > 0 else None
+        sources_file, references_file = outputs / f"{split}_sources.txt", outputs / f"{split}_references.txt"
+        if found is None or not sources_file.is_file() or not references_file.is_file():
+            continue
+        hyps_path, step = found
+        sources = sources_file.read_text(encoding="utf-8").splitlines()
+        groups = references_file.read_text(encoding="utf-8").split("\n\n")
+        hyps = hyps_path.read_text(encoding="utf-8").splitlines()
+        for source, group, hyp in list(zip(sources, groups, hyps, strict=False))[:limit]:
+            rows.append([split, step, source, group.strip("\n"), hyp])
+    return rows
+
+
+def tensors_metadata(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What the trainable-tensor artifact says of its run: the cell, |Θ|, the config hash and the best metrics."""
+    keys = ("method", "model", "task", "seed", "config_hash", "metric_for_best")
+    metadata = {key: record.get(key) for key in keys}
+    metadata["params"] = (record.get("params") or {}).get("method_params")
+    best = record.get("best") or {}
+    metadata |= {"best_step": best.get("step"), "best_metrics": best.get("metrics")}
+    return {k: v for k, v in metadata.items() if v is not None}

@@ -59,5 +59,6 @@ def close_job_log(handler: logging.Handler) -> None:
 
 
 def say(message: str) -> None:
-    """One line for the user (on stderr, so that stdout stays for machine-readable output)."""
-    Console(stderr=True, highlight=False).print(message)
+    """One line for the user (on stderr, so that stdout stays for machine-readable output), never wrapped: off a
+    terminal rich would break it at 80 columns, and a log file's reader greps whole lines."""
+    Console(stderr=True, highlight=False).print(message, soft_wrap=True)

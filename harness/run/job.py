@@ -107,7 +107,7 @@ def execute(job: Job) -> Record:
             publish(keep_result(reserved, record), job)
             log.info("record: %s", job.path)
             shutil.rmtree(trained.args.output_dir, ignore_errors=True)
-        logger.finish(record)
+        logger.finish(record, job.artifacts, [split for split in built.data if split != "train"])
     return record
 
 

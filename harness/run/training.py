@@ -20,7 +20,7 @@ from adaptbench.harness.config.validate import RunPlan, TrainerConfig
 from adaptbench.harness.records.store import write_json_atomic
 from adaptbench.harness.run.console import is_verbose
 from adaptbench.harness.run.plan import Built, Diverged, Job, job_label
-from adaptbench.harness.run.progress import JobProgress
+from adaptbench.harness.run.progress import JobProgress, progress_seconds
 from adaptbench.harness.run.resume import CHECKPOINTS_KEPT, resume_point
 from adaptbench.harness.run.tensors import save_trainable
 
@@ -283,7 +283,7 @@ def make_trainer(job: Job, built: Built, tracker: EvalTracker, ctx: EvalContext)
     args = training_arguments(job.plan.trainer, job.artifacts / "checkpoints", job.cfg.seed, built.device)
     callbacks: list[TrainerCallback] = [tracker, *job.plan.method.training_callbacks(built.model)]
     if not is_verbose():
-        callbacks.append(JobProgress(job_label(job.cfg)))
+        callbacks.append(JobProgress(job_label(job.cfg), progress_seconds(job.cfg)))
     trainer = HarnessTrainer(
         token_level_loss=job.plan.task.kind == "generation",
         model=built.model,
