@@ -5,14 +5,10 @@ frozen weights); no tuner is skipped (each one's PEFT model gave the harness's l
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from _benchmark_util import quick_benchmark
+
 TUNERS = [
     "peft_lora", "peft_dora", "peft_ia3", "peft_prompt_tuning", "peft_vera", "peft_adalora", "peft_loha",
     "peft_lokr", "peft_oft", "peft_boft", "peft_fourierft", "peft_ln_tuning",
@@ -20,18 +16,7 @@ TUNERS = [
 
 
 def test_quick_mode_reports_both_ratios_for_every_tuner() -> None:
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "peft_tuners.py"), "--quick"],
-        cwd=BENCHMARKS,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    ratios = {line["comparison"]: line for line in lines if "comparison" in line}
+    ratios, lines = quick_benchmark("peft_tuners.py", timeout=300)
     for tuner in TUNERS:
         step = ratios[f"{tuner} train_step: ours/peft"]
         assert step["rounds"] == 2 and math.isfinite(step["ratio"]) and step["ratio"] > 0

@@ -4,30 +4,15 @@ without it, all from the same run."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from _benchmark_util import quick_benchmark
+
 CHECKPOINTED = ("ours:lora+checkpointing", "ours:full+checkpointing", "peft:lora+checkpointing")
 
 
 def test_quick_mode_reports_checkpointing_beside_peft() -> None:
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "train_memory.py"), "--quick"],
-        cwd=BENCHMARKS,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    ratios = {line["comparison"]: line for line in lines if "comparison" in line}
+    ratios, lines = quick_benchmark("train_memory.py", timeout=600)
     full = ratios["ours lora/full peak memory"]["denominator_bytes"]
     assert full > 0 and ratios["peft lora/full peak memory"]["denominator_bytes"] == full
     (summary,) = [line for line in lines if line.get("summary")]

@@ -31,10 +31,9 @@ method_on_task() {
   "$ab" run -m +experiment=beyond_paper method="$method" task="$task" trainer.lr="${RATES[$method]}" seed=1 \
     hydra.launcher.n_jobs=1 output_root="$out/search" hydra.sweep.dir="$out/search/$sweep_dir"
   # a stopped or failed search picks nothing: every searched rate needs its complete record
-  seed1=$("$py" "$venv/choose_rate.py" --record --rates "${RATES[$method]}" "$out/search" "$method" "$task") ||
-    return 0
-  mkdir -p "$out/records/$task/minilm-l6" && cp "$seed1" "$out/records/$task/minilm-l6/"
-  lr=$("$py" "$venv/choose_rate.py" "$out/search" "$method" "$task") &&
+  read -r seed1 lr < <("$py" "$venv/choose_rate.py" --record --rates "${RATES[$method]}" "$out/search" "$method" \
+    "$task") || return 0
+  mkdir -p "$out/records/$task/minilm-l6" && cp "$seed1" "$out/records/$task/minilm-l6/" &&
     "$ab" run -m +experiment=beyond_paper method="$method" task="$task" trainer.lr="$lr" seed=2,3 \
       hydra.launcher.n_jobs=1 output_root="$out" hydra.sweep.dir="$out/$sweep_dir"
 }

@@ -1,8 +1,8 @@
 """The rate a search picked: among the complete seed-1 records of METHOD on TASK under SEARCH_ROOT whose method
 settings include every KEY=VALUE given, the ``trainer.lr`` whose run scored best on the held-out training rows
 (``records.schema.selection_value``: the ``selected_by`` metric, never dev). Prints the rate, or with ``--record``
-the path of that seed-1 record (the same job as the final set's seed 1: copied there, it is not trained twice);
-exits 1 (naming what it looked for) when the search has no such record, or, with ``--rates A,B,C``, when any
+the path of that seed-1 record, then the rate, on one line (the record is the final set's seed-1 job: copied
+there, it is not trained twice); exits 1 (naming what it looked for) when the search has no such record, or, with ``--rates A,B,C``, when any
 of those rates has no complete record yet (a search that was stopped picks nothing).
 
     python results/claims_minilm/choose_rate.py [--record] [--rates A,B,C] SEARCH_ROOT METHOD TASK [KEY=VALUE ...]
@@ -43,14 +43,11 @@ def chosen_record(root: str, method: str, task: str, wanted: dict[str, object]) 
     return None if best is None else best[1]
 
 
-def chosen_rate(root: str, method: str, task: str, wanted: dict[str, object]) -> float | None:
-    record = chosen_record(root, method, task, wanted)
-    return None if record is None else float(record["lr"])
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="the rate a search picked on the held-out rows")
-    parser.add_argument("--record", action="store_true", help="print the chosen seed-1 record's path")
+    parser.add_argument(
+        "--record", action="store_true", help="print the chosen seed-1 record's path, then the rate"
+    )
     parser.add_argument("--rates", help="A,B,C: every one of these rates must have a complete record")
     parser.add_argument("root")
     parser.add_argument("method")
@@ -75,7 +72,8 @@ def main(argv: list[str]) -> int:
         )
         return 1
     if args.record:
-        print(Path(root) / "records" / record["task"] / record["model"] / f"{record['run_name']}.json")
+        path = Path(root) / "records" / record["task"] / record["model"] / f"{record['run_name']}.json"
+        print(path, float(record["lr"]))
     else:
         print(float(record["lr"]))
     return 0
