@@ -65,11 +65,17 @@ def compose(overrides: Sequence[str]) -> Any:
 
 
 def build_adapted(
-    model: str, method: str | None, overrides: Sequence[str] = (), kind: str = "classification", seed: int = 0
+    model: str,
+    method: str | None,
+    overrides: Sequence[str] = (),
+    kind: str = "classification",
+    seed: int = 0,
+    device: Any = "cpu",
 ) -> tuple[Any, Any, Any]:
     """(model, method plugin, run config): the model as the runner builds it (``harness.api.models.build_model``)
     with ``method`` applied (``harness.api.plugins.adapt``); ``method=None`` leaves it unadapted and untouched
-    (every parameter trainable, as a plain Hugging Face model)."""
+    (every parameter trainable, as a plain Hugging Face model). A model from its config is built on ``device``
+    (a GPU initialises GPT-2 medium at once, a CPU core in ~13 s)."""
     import torch
 
     from adaptbench.harness.api.layout import Layout
@@ -79,12 +85,13 @@ def build_adapted(
 
     cfg = compose([f"model={model}", f"method={method or 'full'}", *overrides])
     torch.manual_seed(seed)
-    built = build_model(cfg.model, kind, 2)
-    plugin = None
-    if method is not None:
-        plugin = load_method(cfg.method)
-        plugin.validate(built.config, Layout.from_config(cfg.model.layout))
-        adapt(built, plugin, Layout.from_config(cfg.model.layout))
+    with torch.device(device):
+        built = build_model(cfg.model, kind, 2, device=device)
+        plugin = None
+        if method is not None:
+            plugin = load_method(cfg.method)
+            plugin.validate(built.config, Layout.from_config(cfg.model.layout))
+            adapt(built, plugin, Layout.from_config(cfg.model.layout))
     return built, plugin, cfg
 
 
@@ -117,9 +124,13 @@ def gpt2_setting(quick: bool) -> dict[str, Any]:
     return {"model": gpt2_name(quick), "batch": GPT2_BATCH, "seq": GPT2_SEQ}
 
 
-def build_gpt2(quick: bool, method: str | None, overrides: Sequence[str] = ()) -> tuple[Any, Any, Any]:
+def build_gpt2(
+    quick: bool, method: str | None, overrides: Sequence[str] = (), device: Any = "cpu"
+) -> tuple[Any, Any, Any]:
     """``build_adapted`` of GPT-2 medium (tiny-gpt2 under ``quick``) from its config, as a causal LM."""
-    return build_adapted(gpt2_name(quick), method, ["model.pretrained=false", *overrides], kind="generation")
+    return build_adapted(
+        gpt2_name(quick), method, ["model.pretrained=false", *overrides], kind="generation", device=device
+    )
 
 
 def gpt2_ids(vocab_size: int) -> Any:

@@ -47,7 +47,7 @@ def measure(quick: bool, method: str, checkpointing: bool, device: Any, steps: i
     import torch
 
     overrides = GPT2_LORA if method == "lora" else ()
-    model, _, _ = build_gpt2(quick, method if method != "full" else "full", overrides)
+    model, _, _ = build_gpt2(quick, method, overrides, device=device)
     if checkpointing:
         enable_checkpointing(model)
     model.to(device)

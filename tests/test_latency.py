@@ -120,6 +120,17 @@ def test_merged_lora_forward_path_is_the_base_modules():
     assert sum(isinstance(m, LoRAModule) for m in unmerged.modules()) == 4
 
 
+def test_the_pair_is_built_on_the_measuring_device():
+    """Latency builds both models where it times them (a GPU initialises GPT-2 medium at once; a CPU core takes
+    ~13 s per model): on ``meta`` every tensor of base and adapted model, the method's new ones too, is there."""
+    cfg, method, kind, arch, layout = point("model=tiny-gpt2", "method=adapter_h")
+    base, adapted, counts, _ = build_pair(cfg, method, kind, arch, layout, merge=False, device="meta")
+    for model in (base, adapted):
+        devices = {t.device.type for t in [*model.parameters(), *model.buffers()]}
+        assert devices == {"meta"}
+    assert counts["method_params"] > 0
+
+
 def gpt2_medium_lora(r: int) -> int:
     """|Θ| of LoRA on Wq, Wv of GPT-2 medium (L = 24, d = 1024): 2·L̂·d·r with L̂ = 2L matrices."""
     return 2 * (2 * 24) * 1024 * r
