@@ -44,18 +44,24 @@ adaptbench() { "$PYTHON" -m adaptbench.harness.cli "$@"; }
 
 STEPS_JSON="$OUT/steps.jsonl"
 : >"$STEPS_JSON"
-step() {  # step NAME COMMAND...: run it, its output in NAME.log, its wall time in steps.jsonl
+FAILED=()
+# step NAME COMMAND...: run it, its output in NAME.log, its wall time and status in steps.jsonl. A failure stops
+# the check, or with KEEP_GOING=1 (a one-shot GPU lease) is reported and the next step runs; the exit status is 1.
+step() {
     local name="$1"
     shift
-    local start
+    local start status=ok
     start=$(date +%s)
     echo "gpu_check: $name ..." >&2
     if ! "$@" >"$OUT/$name.log" 2>&1; then
+        status=failed
         echo "gpu_check: $name FAILED; the end of $OUT/$name.log:" >&2
         tail -n 30 "$OUT/$name.log" >&2
-        exit 1
+        [[ "${KEEP_GOING:-0}" == 1 ]] || exit 1
+        FAILED+=("$name")
     fi
-    printf '{"step": "%s", "seconds": %d}\n' "$name" "$(($(date +%s) - start))" >>"$STEPS_JSON"
+    printf '{"step": "%s", "status": "%s", "seconds": %d}\n' "$name" "$status" "$(($(date +%s) - start))" \
+        >>"$STEPS_JSON"
 }
 
 if [[ $SMOKE == 0 ]]; then
@@ -117,7 +123,11 @@ else
         latency.seq=512,256,128 latency.budget=0.5M,11M "latency.trials=$TRIALS" device=cuda "output_root=$OUT/latency"
 fi
 step latency_table adaptbench table "$OUT/latency" --layout latency
-cp "$OUT/latency_table.log" "$OUT/latency_table.md"
+[[ -f "$OUT/latency_table.log" ]] && cp "$OUT/latency_table.log" "$OUT/latency_table.md"
 
+if ((${#FAILED[@]})); then
+    echo "gpu_check: FAILED steps: ${FAILED[*]}; output in $OUT" >&2
+    exit 1
+fi
 echo "gpu_check: done; output in $OUT" >&2
 echo "$OUT"

@@ -12,6 +12,8 @@ from pathlib import Path
 from conftest import REPO
 
 SCRIPT = REPO / "benchmarks" / "gpu_check.sh"
+# in the order they run: latency last, whose 90 points are the likeliest to outlast a lease
+STEPS = ["quickstart", "table2_cell", "memory_step", "latency", "latency_table"]
 
 
 def test_cpu_smoke_runs_every_step_and_writes_its_files(tmp_path: Path) -> None:
@@ -23,7 +25,7 @@ def test_cpu_smoke_runs_every_step_and_writes_its_files(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == str(out)
     steps = [json.loads(line)["step"] for line in (out / "steps.jsonl").read_text().splitlines()]
-    assert steps == ["quickstart", "latency", "latency_table", "table2_cell", "memory_step"]
+    assert steps == STEPS
     [quick] = (out / "quickstart" / "records").rglob("*.json")
     record = json.loads(quick.read_text())
     assert record["status"] == "complete" and record["config"]["trainer"]["precision"] == "bf16"
@@ -51,3 +53,24 @@ def test_without_a_gpu_the_full_check_refuses_in_one_line(tmp_path: Path) -> Non
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "no CUDA device: run with --cpu-smoke"
+
+
+def test_keep_going_runs_every_step_past_failures_and_exits_1(tmp_path: Path) -> None:
+    """One GPU lease, one try: with KEEP_GOING=1 a failed step is reported and the next one still runs (here
+    every step fails: the interpreter is ``false``); without it the first failure stops the check."""
+    out = tmp_path / "gpu"
+    env = {**os.environ, "PYTHON": "false", "KEEP_GOING": "1"}
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--cpu-smoke", str(out)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 1
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps] == STEPS and {s["status"] for s in steps} == {"failed"}
+    assert result.stderr.strip().splitlines()[-1].startswith(f"gpu_check: FAILED steps: {' '.join(STEPS)};")
+
+    del env["KEEP_GOING"]
+    stopped = subprocess.run(
+        ["bash", str(SCRIPT), "--cpu-smoke", str(out)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert stopped.returncode == 1 and "gpu_check: quickstart FAILED" in stopped.stderr
+    assert (out / "steps.jsonl").read_text() == "" and "table2_cell" not in stopped.stderr
