@@ -74,3 +74,11 @@ def test_keep_going_runs_every_step_past_failures_and_exits_1(tmp_path: Path) ->
     )
     assert stopped.returncode == 1 and "gpu_check: quickstart FAILED" in stopped.stderr
     assert (out / "steps.jsonl").read_text() == "" and "table2_cell" not in stopped.stderr
+
+
+def test_the_offline_bundle_scripts_parse() -> None:
+    """benchmarks/gpu_bundle.sh (here, with PyPI) and gpu_bundle_run.sh (there, offline) run once per GPU lease,
+    which no test can give: their shell at least parses."""
+    for name in ("gpu_bundle.sh", "gpu_bundle_run.sh"):
+        result = subprocess.run(["bash", "-n", str(REPO / "benchmarks" / name)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
