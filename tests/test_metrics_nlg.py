@@ -56,11 +56,13 @@ def need(path: Path) -> Path:
 def meteor() -> Iterator[MeteorScorer]:
     if shutil.which("java") is None:
         pytest.skip("METEOR needs java")
-    scorer = MeteorScorer()
-    proc = scorer._meteor.meteor_p
+    # two jars: every METEOR of this module goes through the split path, and
+    # test_meteor_pipelined_and_without_repeated_references_is_unchanged holds it to one jar's own compute_score
+    scorer = MeteorScorer(processes=2)
+    procs = [m.meteor_p for m in scorer._meteors]
     yield scorer
     scorer.close()
-    assert proc.poll() is not None, "the METEOR java process outlived its scorer"
+    assert all(p.poll() is not None for p in procs), "a METEOR java process outlived its scorer"
 
 
 # ------------------------------------------------------------------------------------ BLEU / NIST by hand
@@ -472,8 +474,10 @@ def test_meteor_process_is_closed() -> None:
 
 @needs_java
 def test_meteor_pipelined_and_without_repeated_references_is_unchanged(meteor: MeteorScorer) -> None:
-    """The score path's two METEOR shortcuts change no digit: pipelined lines give pycocoevalcap's own
-    ``compute_score``, and dropping LoRA's padded copies of the first reference gives the padded score."""
+    """The score path's three METEOR shortcuts change no digit: pipelined lines split across two jars (the
+    fixture's) give pycocoevalcap's own ``compute_score`` on one jar, and dropping LoRA's padded copies of the
+    first reference gives the padded score."""
+    assert len(meteor._meteors) == 2
     groups = first_sources("dart", DART_DEV, OFFICIAL_SOURCES)
     columns = lora_reference_columns([refs for _, refs in groups])
     processed = [[lora_decode_postprocess(r) for r in group] for group in columns]

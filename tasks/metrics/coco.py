@@ -15,6 +15,7 @@ exact command with the file in a temporary directory. METEOR keeps a java proces
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -113,15 +114,28 @@ def cider(refs: Sequence[Sequence[str]], hyps: Sequence[str]) -> float:
 class MeteorScorer:
     """METEOR 1.5 through ``pycocoevalcap``'s ``Meteor`` (``java -jar meteor-1.5.jar - - -stdio -l en -norm``).
 
-    Starting the jar and loading its paraphrase table takes several seconds, so one scorer can score many
-    corpora. Use it as a context manager or call :meth:`close`; the java process does not outlive it.
+    Starting the jar and loading its paraphrase table takes several seconds of one core, so one scorer can score
+    many corpora. With ``processes > 1`` that many jars load side by side and each aligns a contiguous share of
+    the SCORE lines; the first jar's one EVAL line then aggregates every line's statistics in corpus order, so
+    the score is the single jar's to the last digit (METEOR's statistics of a line do not depend on the others).
+    Use it as a context manager or call :meth:`close`; no java process outlives it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, processes: int = 1) -> None:
         from pycocoevalcap.meteor.meteor import Meteor
 
+        if processes < 1:
+            raise ValueError(f"processes={processes}: must be >= 1")
         require_java("METEOR 1.5")
-        self._meteor: Meteor | None = Meteor()
+        self._meteors: list[Meteor] = []
+        for _ in range(processes):
+            self._meteors.append(Meteor())
+
+    @property
+    def _meteor(self) -> Meteor | None:
+        """The jar that aggregates (EVAL); None once closed."""
+        meteors = getattr(self, "_meteors", None)
+        return meteors[0] if meteors else None
 
     def score(self, refs: Sequence[Sequence[str]], hyps: Sequence[str]) -> float:
         """Corpus METEOR of ``hyps`` against their reference sets (text is sent as is, one line per segment)."""
@@ -133,67 +147,82 @@ class MeteorScorer:
             raise ValueError("empty corpus")
         try:
             score = self._compute_score(gts, res)
-        except (ValueError, OSError) as err:  # the jar died: it answers b'' and float() fails
+        except (ValueError, OSError) as err:  # a jar died: it answers b'' and float() fails
             stderr = self._kill()
             raise RuntimeError(f"METEOR (java) failed: {err}; stderr: {stderr[-2000:]}") from err
         return float(score)
 
     def _compute_score(self, gts: dict[int, list[str]], res: dict[int, list[str]]) -> float:
         """``Meteor.compute_score`` of pycocoevalcap, pipelined: its SCORE lines (the same text, in the same
-        order) are written by a second thread while this one reads each line's statistics, so the jar never
-        waits for the next line, then the one EVAL line aggregates them as there."""
-        assert self._meteor is not None
-        meteor, proc = self._meteor, self._meteor.meteor_p
+        order) are written by one thread per jar while another reads each line's statistics, so no jar waits
+        for its next line; then the first jar's EVAL line aggregates them all, as there."""
         lines = [
             " ||| ".join(("SCORE", " ||| ".join(gts[i]), res[i][0].replace("|||", "").replace("  ", " ")))
             for i in gts
         ]
+        share = -(-len(lines) // len(self._meteors))  # contiguous shares, in corpus order
+        chunks = [lines[k * share : (k + 1) * share] for k in range(len(self._meteors))]
+        stats: list[list[str]] = [[] for _ in chunks]
 
-        def send() -> None:
+        def send(proc: subprocess.Popen, chunk: list[str]) -> None:
             try:
-                proc.stdin.write("".join(f"{line}\n" for line in lines).encode())
+                proc.stdin.write("".join(f"{line}\n" for line in chunk).encode())
                 proc.stdin.flush()
-            except OSError:  # the jar died; the reader sees its closed output
+            except OSError:  # the jar died; its reader sees its closed output
                 pass
 
-        with meteor.lock:
-            writer = threading.Thread(target=send, daemon=True)
-            writer.start()
-            stats = [proc.stdout.readline().decode().strip() for _ in lines]
-            writer.join()
-            proc.stdin.write(("EVAL" + "".join(f" ||| {stat}" for stat in stats) + "\n").encode())
+        def receive(proc: subprocess.Popen, count: int, into: list[str]) -> None:
+            into.extend(proc.stdout.readline().decode().strip() for _ in range(count))
+
+        threads = []
+        for meteor, chunk, into in zip(self._meteors, chunks, stats, strict=True):
+            proc = meteor.meteor_p
+            threads += [
+                threading.Thread(target=send, args=(proc, chunk), daemon=True),
+                threading.Thread(target=receive, args=(proc, len(chunk), into), daemon=True),
+            ]
+        first = self._meteors[0]
+        with first.lock:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            every = [stat for part in stats for stat in part]
+            if len(every) != len(lines):
+                raise ValueError(f"METEOR answered {len(every)} of {len(lines)} SCORE lines")
+            proc = first.meteor_p
+            proc.stdin.write(("EVAL" + "".join(f" ||| {stat}" for stat in every) + "\n").encode())
             proc.stdin.flush()
             for _ in lines:
                 float(proc.stdout.readline().strip())  # per-segment scores: read, as the original does
             return float(proc.stdout.readline().strip())
 
     def _kill(self) -> str:
-        meteor = getattr(self, "_meteor", None)  # absent when __init__ failed (no java)
-        self._meteor = None
-        if meteor is None:
-            return ""
-        proc = meteor.meteor_p
-        proc.kill()
-        proc.wait()
+        meteors = getattr(self, "_meteors", None) or []  # absent when __init__ failed (no java)
+        self._meteors = []
         stderr = b""
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is None:
-                continue
-            if stream is proc.stderr:
+        for meteor in meteors:
+            proc = meteor.meteor_p
+            proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is None:
+                    continue
+                if stream is proc.stderr:
+                    try:
+                        stderr += stream.read()
+                    except (OSError, ValueError):
+                        pass
                 try:
-                    stderr = stream.read()
-                except (OSError, ValueError):
+                    stream.close()
+                except OSError:  # stdin of a killed process: broken pipe on flush
                     pass
-            try:
-                stream.close()
-            except OSError:  # stdin of a killed process: broken pipe on flush
-                pass
-        # Meteor.__del__ takes this lock; a failed compute_score leaves it held, which would hang at exit.
-        meteor.lock = threading.Lock()
+            # Meteor.__del__ takes this lock; a failed compute_score leaves it held, which would hang at exit.
+            meteor.lock = threading.Lock()
         return stderr.decode(errors="replace")
 
     def close(self) -> None:
-        """Stop the java process (idempotent)."""
+        """Stop the java processes (idempotent)."""
         self._kill()
 
     def __enter__(self) -> MeteorScorer:
@@ -208,6 +237,12 @@ class MeteorScorer:
         self.close()
 
 
+def meteor_processes() -> int:
+    """METEOR jars for one corpus: one per core this process may use, at most 4 (each jar loads its own copy of
+    the paraphrase table, ~7 s of a core and up to 2 GB of heap, and then aligns its share of the lines)."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -218,7 +253,7 @@ def meteor_score(
     """METEOR 1.5 with ``scorer`` (shared across calls), or with one started and closed for this call."""
     if scorer is not None:
         return scorer.score(refs, hyps)
-    with MeteorScorer() as own:
+    with MeteorScorer(meteor_processes()) as own:
         return own.score(refs, hyps)
 
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from adaptbench.harness.api import ConfigError
-from adaptbench.tasks.metrics.coco import MeteorScorer, coco_scores
+from adaptbench.tasks.metrics.coco import MeteorScorer, coco_scores, meteor_processes
 from adaptbench.tasks.metrics.mteval import corpus_bleu_e2e, corpus_nist, ref_streams
 
 WEBNLG_DART_MAX_REFS = 6
@@ -136,7 +136,8 @@ def score_webnlg_dart(
 
     check_counts(refs, hyps)
     if meteor is None:
-        with MeteorScorer() as own:  # the jar loads its tables (seconds) while the text is processed here
+        # the jars load their tables (seconds) while the text is processed here
+        with MeteorScorer(meteor_processes()) as own:
             return score_webnlg_dart(refs, hyps, meteor=own)
     groups = [[lora_decode_postprocess(r) for r in group] for group in lora_reference_columns(refs)]
     outs = [lora_decode_postprocess(h) for h in hyps]
