@@ -80,5 +80,7 @@ def test_the_offline_bundle_scripts_parse() -> None:
     """benchmarks/gpu_bundle.sh (here, with PyPI) and gpu_bundle_run.sh (there, offline) run once per GPU lease,
     which no test can give: their shell at least parses."""
     for name in ("gpu_bundle.sh", "gpu_bundle_run.sh"):
-        result = subprocess.run(["bash", "-n", str(REPO / "benchmarks" / name)], capture_output=True, text=True)
+        result = subprocess.run(
+            ["bash", "-n", str(REPO / "benchmarks" / name)], capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stderr

@@ -163,6 +163,17 @@ def test_paper_budgets_on_gpt2_medium():
     assert method_for_budget(cfg.method, 11_000_000, arch, layout)["r"] == 111  # |Θ| = 10,966,224
 
 
+def test_budget_sets_a_peft_tuners_peft_config_r():
+    """DoRA through PEFT keeps its width in ``peft_config.r``; the budget reaches it as it reaches ``r``. By hand:
+    DoRA on W_q, W_v of RoBERTa-base is 24 matrices of r·(768 + 768) + 768 (the magnitude), so 0.5M -> r = 13
+    (497,664; r = 14 gives 534,528)."""
+    cfg, _, _, arch, layout = point("model=roberta-base", "method=peft_dora", "method.targets=[q,v]")
+    node = method_for_budget(cfg.method, 500_000, arch, layout)
+    assert node["peft_config"]["r"] == 13 and "r" not in node
+    assert node["peft_config"]["use_dora"] is True  # the rest of peft_config kept
+    assert load_method(node).formula_params(arch, layout) == 24 * (13 * 1536 + 768) == 497_664
+
+
 def test_nearest_width_ties_and_bounds():
     assert nearest_width(lambda r: 10 * r, 14) == 1
     assert nearest_width(lambda r: 10 * r, 15) == 1  # a tie goes to the smaller r
@@ -173,7 +184,9 @@ def test_nearest_width_ties_and_bounds():
 
 def test_budget_needs_a_method_with_a_width():
     cfg, _, _, arch, layout = point("model=tiny-gpt2", "method=prefix_layer")
-    with pytest.raises(ConfigError, match=r"method='prefix_layer' has no width r.*adapter_h.*lora"):
+    with pytest.raises(
+        ConfigError, match=r"method='prefix_layer' has no width r.*adapter_h.*lora.*peft_dora"
+    ):
         method_for_budget(cfg.method, 1000, arch, layout)
 
 

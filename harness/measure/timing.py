@@ -60,23 +60,46 @@ def plain_node(node: Mapping) -> dict:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
 
 
+def width_path(node: Mapping) -> tuple[str, ...] | None:
+    """Where a method node keeps its width r: its own ``r``, or a PEFT tuner's ``peft_config.r``; None if neither."""
+    if "r" in node:
+        return ("r",)
+    if isinstance(node.get("peft_config"), Mapping) and "r" in node["peft_config"]:
+        return ("peft_config", "r")
+    return None
+
+
+def width_of(node: Mapping) -> int | None:
+    path = width_path(node)
+    return None if path is None else (node["r"] if path == ("r",) else node["peft_config"]["r"])
+
+
+def with_width(node: dict, r: int) -> dict:
+    if width_path(node) == ("r",):
+        return {**node, "r": r}
+    return {**node, "peft_config": {**node["peft_config"], "r": r}}
+
+
 def method_for_budget(method_node: Mapping, budget: int, arch: PretrainedConfig, layout: Layout) -> dict:
-    """The method's node with ``r`` set to the width whose formula |Θ| is nearest ``budget``."""
+    """The method's node with its width r (``r`` or ``peft_config.r``) set to the one whose formula |Θ| is
+    nearest ``budget``."""
     node = plain_node(method_node)
-    if "r" not in node:
-        with_width = sorted(p.stem for p in (CONF_DIR / "method").glob("*.yaml") if "r" in OmegaConf.load(p))
+    if width_path(node) is None:
+        widths = sorted(
+            p.stem for p in (CONF_DIR / "method").glob("*.yaml") if width_path(plain_node(OmegaConf.load(p)))
+        )
         raise bad_value(
             "latency.budget",
             budget,
-            f"method={node['name']!r} has no width r to choose; budgets apply to: {', '.join(with_width)}",
+            f"method={node['name']!r} has no width r to choose; budgets apply to: {', '.join(widths)}",
         )
 
     def params_at(r: int) -> int:
-        return load_method({**node, "r": r}).formula_params(arch, layout)
+        return load_method(with_width(node, r)).formula_params(arch, layout)
 
     r = nearest_width(params_at, budget)
-    print(f"latency.budget={budget:,} -> method.r={r} (|Θ| = {params_at(r):,})", file=sys.stderr)
-    return {**node, "r": r}
+    print(f"latency.budget={budget:,} -> r={r} (|Θ| = {params_at(r):,})", file=sys.stderr)
+    return with_width(node, r)
 
 
 def random_inputs(
@@ -260,7 +283,7 @@ def measure(cfg: DictConfig) -> LatencyRecord:
         device=name,
         threads=torch.get_num_threads(),
         budget=budget,
-        r=method_node.get("r"),
+        r=width_of(method_node),
         method_params=counts["method_params"],
         formula_params=counts["formula_params"],
         merged=merged,
