@@ -240,7 +240,8 @@ class MeteorScorer:
 def meteor_processes() -> int:
     """METEOR jars for one corpus: one per core this process may use, at most 4 (each jar loads its own copy of
     the paraphrase table, ~7 s of a core and up to 2 GB of heap, and then aligns its share of the lines)."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # macOS
+    return max(1, min(4, cores))
 
 
 def _one_line(text: str) -> str:
