@@ -135,6 +135,9 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a suite started from a background shell inherits SIGINT ignored, and Python keeps an ignored SIGINT
+        # ignored: the child gets the default back, so that Ctrl-C reaches it as it does at a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 240
     while not list(tmp_path.rglob("run.log")) and time.time() < deadline:  # the job has started

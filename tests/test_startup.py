@@ -59,6 +59,7 @@ def test_score_imports_neither_torch_nor_transformers(tmp_path) -> None:
         "import contextlib, io, json\n"
         "from adaptbench.tasks.metrics import nlg\n"
         "class NoJar:\n"
+        "    def __init__(self, processes=1): pass\n"
         "    def __enter__(self): return self\n"
         "    def __exit__(self, *exc): pass\n"
         "    def score(self, refs, hyps): return 0.5\n"
