@@ -363,6 +363,7 @@ def _ia3(c: Any, d_in: int, d_out: int, feedforward: bool) -> int:
 class PeftTuner(Method):
     Config = PeftTunerConfig
     exports_to_peft = True  # through PEFT's own model and save (``peft_model``)
+    width_key = "peft_config.r"  # the tuner's own rank (LoRA/DoRA, VeRA, AdaLoRA, LoHa, ...)
 
     @property
     def is_prompt(self) -> bool:

@@ -116,6 +116,9 @@ class Method(Plugin):
     # (full fine-tuning, BitFit): the trained model is the base architecture with other values, which
     # ``adaptbench export --format merged`` writes as it is. A composition answers for all of its components.
     trains_in_place: bool = False
+    # Where the method's node keeps its width r, the key a |Θ| budget sets (``adaptbench latency
+    # latency.budget=11M``): a dotted path into the node; a node without that key has no width to choose.
+    width_key: str = "r"
 
     def validate(self, arch: PretrainedConfig, layout: Layout) -> None:
         """Raise ConfigError for hyperparameters that cannot work with this model (called before building,

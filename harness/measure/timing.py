@@ -9,6 +9,7 @@ one's median and interquartile range and the ratio of the medians.
 from __future__ import annotations
 
 import copy
+import functools
 import platform
 import sys
 import time
@@ -24,9 +25,10 @@ from transformers import PretrainedConfig
 from adaptbench.harness.api.accounting import parameter_report
 from adaptbench.harness.api.errors import bad_value
 from adaptbench.harness.api.layout import Layout
-from adaptbench.harness.api.loading import load_method
+from adaptbench.harness.api.loading import load_method, plugin_name
 from adaptbench.harness.api.models import arch_config, build_model, model_kind
 from adaptbench.harness.api.plugins import Method, adapt, typed_config
+from adaptbench.harness.api.registry import METHODS
 from adaptbench.harness.config.tree import CONF_DIR
 from adaptbench.harness.measure.latency import LatencySettings
 from adaptbench.harness.records.hashing import config_hash, result_config
@@ -61,30 +63,35 @@ def plain_node(node: Mapping) -> dict:
 
 
 def width_path(node: Mapping) -> tuple[str, ...] | None:
-    """Where a method node keeps its width r: its own ``r``, or a PEFT tuner's ``peft_config.r``; None if neither."""
-    if "r" in node:
-        return ("r",)
-    if isinstance(node.get("peft_config"), Mapping) and "r" in node["peft_config"]:
-        return ("peft_config", "r")
-    return None
+    """The keys under which the node keeps its width r (its plugin's ``width_key``); None if it has none."""
+    path = tuple(METHODS.get(plugin_name(node)).width_key.split("."))
+    inner: object = node
+    for key in path:
+        if not isinstance(inner, Mapping) or key not in inner:
+            return None
+        inner = inner[key]
+    return path
 
 
 def width_of(node: Mapping) -> int | None:
     path = width_path(node)
-    return None if path is None else (node["r"] if path == ("r",) else node["peft_config"]["r"])
+    if path is None:
+        return None
+    return functools.reduce(lambda inner, key: inner[key], path, node)
 
 
-def with_width(node: dict, r: int) -> dict:
-    if width_path(node) == ("r",):
-        return {**node, "r": r}
-    return {**node, "peft_config": {**node["peft_config"], "r": r}}
+def with_width(node: dict, r: int, path: tuple[str, ...]) -> dict:
+    """A copy of ``node`` with the value at ``path`` set to ``r``."""
+    head, *rest = path
+    return {**node, head: with_width(node[head], r, tuple(rest)) if rest else r}
 
 
 def method_for_budget(method_node: Mapping, budget: int, arch: PretrainedConfig, layout: Layout) -> dict:
-    """The method's node with its width r (``r`` or ``peft_config.r``) set to the one whose formula |Θ| is
+    """The method's node with its width r (where its plugin keeps it: ``Method.width_key``) set to the one whose formula |Θ| is
     nearest ``budget``."""
     node = plain_node(method_node)
-    if width_path(node) is None:
+    path = width_path(node)
+    if path is None:
         widths = sorted(
             p.stem for p in (CONF_DIR / "method").glob("*.yaml") if width_path(plain_node(OmegaConf.load(p)))
         )
@@ -95,11 +102,11 @@ def method_for_budget(method_node: Mapping, budget: int, arch: PretrainedConfig,
         )
 
     def params_at(r: int) -> int:
-        return load_method(with_width(node, r)).formula_params(arch, layout)
+        return load_method(with_width(node, r, path)).formula_params(arch, layout)
 
     r = nearest_width(params_at, budget)
     print(f"latency.budget={budget:,} -> r={r} (|Θ| = {params_at(r):,})", file=sys.stderr)
-    return with_width(node, r)
+    return with_width(node, r, path)
 
 
 def random_inputs(
