@@ -458,6 +458,27 @@ def test_dart_scores_identical_to_pyter3s_loop_on_the_real_file(monkeypatch, met
     assert 0 < ours["TER"] < 1
 
 
+@pytest.mark.parametrize("task, path", [("dart", DART_DEV), ("webnlg", WEBNLG_DEV)])
+def test_tokenizer_worker_gives_this_processes_tokens(task: str, path: Path) -> None:
+    """The worker (nltk imported with scipy/scikit-learn marked absent) tokenises every reference of the real dev
+    set as ``generation_eval_tokenize`` does here."""
+    from adaptbench.tasks.metrics.nltk_tokens import TokenizerProcess
+
+    groups = TASKS.get(task).from_config({"name": task}).reference_groups(need(path))
+    texts = list(dict.fromkeys(lora_decode_postprocess(r) for group in groups for r in group))
+    with TokenizerProcess() as worker:
+        assert worker.tokenize(texts) == [generation_eval_tokenize(t) for t in texts]
+
+
+def test_tokenizer_worker_failure_is_an_error_naming_it() -> None:
+    from adaptbench.tasks.metrics.nltk_tokens import TokenizerProcess
+
+    with TokenizerProcess() as worker:
+        worker._proc.kill()
+        with pytest.raises(RuntimeError, match="tokenizer worker failed"):
+            worker.tokenize(["a b"])
+
+
 @needs_java
 def test_meteor_process_is_closed() -> None:
     scorer = MeteorScorer()

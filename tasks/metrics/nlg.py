@@ -17,12 +17,13 @@ algorithm in :mod:`adaptbench.tasks.metrics.ter`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from adaptbench.harness.api import ConfigError
 from adaptbench.tasks.metrics.coco import MeteorScorer, coco_scores, meteor_processes
 from adaptbench.tasks.metrics.mteval import corpus_bleu_e2e, corpus_nist, ref_streams
+from adaptbench.tasks.metrics.nltk_tokens import TokenizerProcess, generation_eval_tokenize
 
 WEBNLG_DART_MAX_REFS = 6
 """The LoRA pipeline writes 6 reference files (``--ref_num 6`` / ``-nr 6``): extra references are dropped,
@@ -62,19 +63,6 @@ def lora_decode_postprocess(text: str) -> str:
     """``gpt2_decode.py --tokenize --lower`` of the LoRA repository: lowercase, split at every non-word
     character (``re.split(r"(\\W)")``), single spaces. Idempotent, so already processed files are unchanged."""
     return " ".join(" ".join(re.split(r"(\W)", text.lower())).split())
-
-
-def generation_eval_tokenize(text: str) -> str:
-    """GenerationEval's tokenisation for METEOR and TER: ``" ".join(nltk.word_tokenize(text))``.
-
-    GenerationEval lets punkt split sentences first; here the whole line is one sentence
-    (``preserve_line=True``, no punkt data to download). On LoRA-processed text, where every non-word
-    character is already its own token, the sentence split changes no token: what the tokenizer still changes
-    is quotes (every ``"`` becomes `````` there) and a few fused words (``cannot`` -> ``can not``).
-    """
-    from nltk.tokenize import word_tokenize
-
-    return " ".join(word_tokenize(text, preserve_line=True))
 
 
 def ter_min_over_refs(hyp: str, refs: Sequence[str]) -> float:
@@ -132,17 +120,30 @@ def score_webnlg_dart(
       (:func:`ter_min_over_refs`), averaged over sources -- not sacrebleu's corpus TER, which pools edits.
       pyter3's shift search, with a faster exact distance (:mod:`adaptbench.tasks.metrics.ter`).
     """
-    from sacrebleu.metrics import BLEU
-
     check_counts(refs, hyps)
-    if meteor is None:
-        # the jars load their tables (seconds) while the text is processed here
-        with MeteorScorer(meteor_processes()) as own:
-            return score_webnlg_dart(refs, hyps, meteor=own)
     groups = [[lora_decode_postprocess(r) for r in group] for group in lora_reference_columns(refs)]
     outs = [lora_decode_postprocess(h) for h in hyps]
-    tok_groups, tok_outs = tokenized_once(groups, outs)
-    # METEOR's java process aligns while this thread computes BLEU and TER
+    if meteor is not None:  # a long-lived scorer (the runner's): nltk is imported once, here
+        return _score_processed(groups, outs, meteor, lambda: tokenized_once(groups, outs))
+    # One corpus, scored once: a worker tokenises on another core while the METEOR jars start with the paraphrase
+    # entries this text can use (the scorer checks that the tokenised text is covered and cuts again if not).
+    with TokenizerProcess() as worker, ThreadPoolExecutor(max_workers=1) as pool:
+        tokenized = pool.submit(tokenized_once, groups, outs, worker.tokenize)
+        with MeteorScorer(meteor_processes(), corpus=[*(r for g in groups for r in g), *outs]) as own:
+            return _score_processed(groups, outs, own, tokenized.result)
+
+
+def _score_processed(
+    groups: list[list[str]],
+    outs: list[str],
+    meteor: MeteorScorer,
+    tokens: Callable[[], tuple[list[list[str]], list[str]]],
+) -> dict[str, float]:
+    """:func:`score_webnlg_dart` on LoRA-processed text; ``tokens`` gives its :func:`tokenized_once` form."""
+    from sacrebleu.metrics import BLEU
+
+    tok_groups, tok_outs = tokens()
+    # METEOR's java processes align while this thread computes BLEU and TER
     with ThreadPoolExecutor(max_workers=1) as pool:
         meteor_value = pool.submit(meteor.score, tok_groups, tok_outs)
         bleu = BLEU(tokenize="13a", lowercase=False, smooth_method="none", force=True)
@@ -154,20 +155,24 @@ def score_webnlg_dart(
         return {"BLEU": float(bleu_score), "METEOR": float(meteor_value.result()), "TER": float(ter)}
 
 
-def tokenized_once(groups: Sequence[Sequence[str]], outs: Sequence[str]) -> tuple[list[list[str]], list[str]]:
+def tokenized_once(
+    groups: Sequence[Sequence[str]],
+    outs: Sequence[str],
+    tokenize_all: Callable[[Sequence[str]], list[str]] | None = None,
+) -> tuple[list[list[str]], list[str]]:
     """:func:`generation_eval_tokenize` d references and hypotheses, each distinct text tokenised once (LoRA's
     padding repeats the first reference up to 6 times), and each source's repeated references dropped.
+    ``tokenize_all`` tokenises a list of texts elsewhere (a :class:`TokenizerProcess`); by default, here.
 
     Dropping repeats changes neither metric: TER is a minimum over the references, and METEOR 1.5 scores a
     hypothesis by its best reference, keeping the first of equal scores (``MeteorScorer.getMeteorStats``
     replaces the best only on a strictly higher score), so a later copy of a reference is never chosen.
     """
-    cache: dict[str, str] = {}
-
-    def tokenize(text: str) -> str:
-        if text not in cache:
-            cache[text] = generation_eval_tokenize(text)
-        return cache[text]
-
-    tok_groups = [list(dict.fromkeys(tokenize(r) for r in group)) for group in groups]
-    return tok_groups, [tokenize(h) for h in outs]
+    distinct = list(dict.fromkeys([*(r for group in groups for r in group), *outs]))
+    if tokenize_all is None:
+        tokens = [generation_eval_tokenize(text) for text in distinct]
+    else:
+        tokens = tokenize_all(distinct)
+    token_of = dict(zip(distinct, tokens, strict=True))
+    tok_groups = [list(dict.fromkeys(token_of[r] for r in group)) for group in groups]
+    return tok_groups, [token_of[h] for h in outs]

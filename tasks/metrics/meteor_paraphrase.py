@@ -1,0 +1,183 @@
+"""METEOR 1.5's paraphrase table, cut down to the entries a corpus can use.
+
+Loading ``paraphrase-en.gz`` (5.3M entries, 272 MB of text) is nearly all of the METEOR jar's start-up: about 10 s
+of a core, against 0.5 s without it. An entry (a phrase and its paraphrase) can only produce a match where both
+phrases occur in the hypothesis or a reference, so an entry with a word that occurs nowhere in the corpus matches
+nothing; METEOR reads the table into a trie and looks phrases up word by word, never iterating over it, so
+dropping such entries (keeping the others in their order, through the jar's own ``-a FILE`` option) leaves every
+alignment, every segment's statistics and the corpus score as they were. ``tests/test_metrics_meteor_paraphrase.py``
+checks that, segment by segment, on the real WebNLG, DART and E2E files.
+
+Which words "occur" is decided on the raw text, never by reimplementing METEOR's ``-norm`` tokenizer: a word
+that is all ASCII letters and digits can only come out of the normaliser as a piece of one run of such characters
+in the lowercased text, or, where it deletes punctuation, in the text with every other character deleted; so an
+entry is dropped only if one of its words is made of ``[a-z0-9]`` and is a substring of no such run
+(:func:`corpus_words`). Entries whose words hold anything else are always kept.
+
+The table's text is indexed once per installation into a cache folder (``$ADAPTBENCH_CACHE``, by default
+``~/.cache/adaptbench``; about 400 MB; some 15 s to build): its words as integer ids per entry and each entry's
+byte offset, so cutting the table for a corpus is a few array operations and one write. No library does this:
+METEOR has no such option and pycocoevalcap starts the jar with the whole table.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import mmap
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = 1
+"""The cache layout's version: a change to what is stored makes a fresh folder."""
+
+_RUN = re.compile(r"[a-z0-9]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+\Z")
+# deleted for the second reading of the text: everything but ASCII letters, digits and Java's whitespace
+_NOT_KEPT = re.compile(r"[^a-z0-9 \t\n\r\f]+")
+
+
+def cache_root() -> Path:
+    """Where adaptbench keeps what it computes once per installation."""
+    explicit = os.environ.get("ADAPTBENCH_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "adaptbench"
+
+
+def text_runs(texts: Iterable[str]) -> set[str]:
+    """The maximal ``[a-z0-9]`` runs of the lowercased texts, read as they are and with every character but
+    those and whitespace deleted (so runs a deletion joins are there too)."""
+    text = "\n".join(texts).lower()
+    return set(_RUN.findall(text)) | set(_RUN.findall(_NOT_KEPT.sub("", text)))
+
+
+def corpus_words(texts: Iterable[str]) -> frozenset[str]:
+    """Every ASCII word METEOR's normaliser could make of ``texts``: each substring of each run of
+    :func:`text_runs`. A superset by construction; see the module's docstring."""
+    words = set()
+    for run in text_runs(texts):
+        for start in range(len(run)):
+            for end in range(start + 1, len(run) + 1):
+                words.add(run[start:end])
+    return frozenset(words)
+
+
+def covers(words: frozenset[str], texts: Iterable[str]) -> bool:
+    """Whether a table cut for ``words`` serves ``texts``: every run of theirs is one of the words (so are its
+    substrings, then)."""
+    return text_runs(texts) <= words
+
+
+def index_folder(table: Path, cache: Path | None = None) -> Path:
+    """The cache folder of ``table``'s index (keyed by the table's path, size and modification time)."""
+    table = Path(table).resolve()
+    stat = table.stat()
+    key = hashlib.sha256(f"{FORMAT}|{table}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return (cache or cache_root()) / "meteor-paraphrase" / key
+
+
+def index_exists(table: Path, cache: Path | None = None) -> bool:
+    return (index_folder(table, cache) / "meta.json").is_file()
+
+
+class ParaphraseIndex:
+    """One paraphrase table, indexed in the cache (built on first use; concurrent builders are safe: each writes
+    its own folder and one rename wins)."""
+
+    def __init__(self, table: Path, cache: Path | None = None) -> None:
+        self.table = Path(table).resolve()
+        stat = self.table.stat()
+        key = hashlib.sha256(f"{FORMAT}|{self.table}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[
+            :16
+        ]
+        self.folder = (cache or cache_root()) / "meteor-paraphrase" / key
+        if not (self.folder / "meta.json").is_file():
+            self._build()
+
+    def _build(self) -> None:
+        """Index the table: ``words.json`` (the vocabulary), ``word_ids.npy`` (each entry's words, both phrases,
+        as ids), ``word_starts.npy`` (where each entry's ids start), ``entry_starts.npy`` (each entry's byte offset
+        in ``table.txt``, the table's text as the jar reads it)."""
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=self.folder.parent))
+        try:
+            with gzip.open(self.table, "rb") as src:
+                raw = src.read()
+            (work / "table.txt").write_bytes(raw)
+            lines = raw.split(b"\n")
+            if lines[-1] == b"":
+                lines.pop()
+            if len(lines) % 3:
+                raise ValueError(
+                    f"{self.table}: {len(lines)} lines, not a multiple of 3 (probability, phrase, phrase)"
+                )
+            vocabulary: dict[bytes, int] = {}
+            ids: list[int] = []
+            word_starts = [0]
+            for k in range(1, len(lines), 3):
+                for word in lines[k].split() + lines[k + 1].split():
+                    ids.append(vocabulary.setdefault(word, len(vocabulary)))
+                word_starts.append(len(ids))
+            lengths = np.fromiter((len(line) + 1 for line in lines), dtype=np.int64, count=len(lines))
+            entry_starts = np.concatenate(([0], np.cumsum(lengths.reshape(-1, 3).sum(axis=1))))
+            dtype = np.uint16 if len(vocabulary) < 2**16 else np.uint32
+            np.save(work / "word_ids.npy", np.array(ids, dtype=dtype))
+            np.save(work / "word_starts.npy", np.array(word_starts, dtype=np.int64))
+            np.save(work / "entry_starts.npy", entry_starts)
+            words = [w.decode("utf-8") for w in vocabulary]
+            (work / "words.json").write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
+            meta = {
+                "format": FORMAT,
+                "table": str(self.table),
+                "entries": len(lines) // 3,
+                "words": len(words),
+            }
+            (work / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+            try:
+                work.rename(self.folder)
+            except OSError:  # another process finished first: its folder is the same index
+                if not (self.folder / "meta.json").is_file():
+                    raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    @cached_property
+    def words(self) -> list[str]:
+        return json.loads((self.folder / "words.json").read_text(encoding="utf-8"))
+
+    def kept_entries(self, words: frozenset[str]) -> np.ndarray:
+        """Indices of the entries none of whose ASCII words is missing from ``words``, in table order."""
+        allowed = np.fromiter(
+            (w in words or not _ASCII_WORD.match(w) for w in self.words), dtype=bool, count=len(self.words)
+        )
+        ids = np.load(self.folder / "word_ids.npy", mmap_mode="r")
+        starts = np.load(self.folder / "word_starts.npy", mmap_mode="r")
+        missing = np.logical_or.reduceat(~allowed[ids], starts[:-1])
+        return np.flatnonzero(~missing)
+
+    def write_cut(self, words: frozenset[str], path: Path) -> int:
+        """Write the table's entries that ``words`` can use to ``path`` (gzip, as the jar reads it); their count.
+        Stored, not compressed: the file lives as long as the jar takes to read it, and deflating it would cost
+        more than the jar's reading saves."""
+        kept = self.kept_entries(words)
+        offsets = np.load(self.folder / "entry_starts.npy", mmap_mode="r")
+        # consecutive kept entries are one contiguous slice of the text
+        breaks = np.flatnonzero(np.diff(kept) != 1) + 1
+        first = kept[np.concatenate(([0], breaks))].tolist() if kept.size else []
+        last = kept[np.concatenate((breaks - 1, [kept.size - 1]))].tolist() if kept.size else []
+        begins, ends = offsets[first].tolist(), offsets[np.array(last, dtype=np.int64) + 1].tolist()
+        with open(self.folder / "table.txt", "rb") as text:
+            with mmap.mmap(text.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                data = b"".join([view[begin:end] for begin, end in zip(begins, ends, strict=True)])
+        Path(path).write_bytes(gzip.compress(data, compresslevel=0, mtime=0))
+        return int(kept.size)
