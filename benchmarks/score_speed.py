@@ -138,7 +138,12 @@ def end_to_end(rounds: int) -> None:
                 )
             if printed["ours"] != printed["pyter3"]:
                 raise SystemExit(f"scores differ: ours {printed['ours']}, pyter3's {printed['pyter3']}")
-    setting = {"sources": len(refs), "scores": printed["ours"], "identical": True, "index_build_s": index_build_s}
+    setting = {
+        "sources": len(refs),
+        "scores": printed["ours"],
+        "identical": True,
+        "index_build_s": index_build_s,
+    }
     wall = comparison(
         BENCHMARK,
         "score dart wall time, ours / pyter3's loop",
