@@ -19,7 +19,7 @@ from adaptbench.tasks.metrics.coco import (
     ptb_tokenize_corpus,
     start_meteor_jar,
 )
-from adaptbench.tasks.metrics.meteor_paraphrase import ParaphraseIndex, corpus_words, covers, text_runs
+from adaptbench.tasks.metrics.meteor_paraphrase import ParaphraseIndex, SegmentWords, corpus_words, text_runs
 from adaptbench.tasks.metrics.nlg import lora_decode_postprocess, lora_reference_columns, tokenized_once
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -34,9 +34,16 @@ def test_text_runs_read_the_text_as_is_and_with_punctuation_deleted() -> None:
 def test_corpus_words_are_every_substring_of_every_run() -> None:
     assert corpus_words(["ab"]) == {"a", "b", "ab"}
     assert corpus_words(["x-y"]) == {"x", "y", "xy"}
-    words = corpus_words(["the cat"])
-    assert covers(words, ["cat the", "he at"])
-    assert not covers(words, ["the dog"])
+
+
+def test_segment_words_know_the_buckets_each_word_occurs_in() -> None:
+    words = SegmentWords([["the cat", "a cat"], ["the dog"], ["dogs"]], buckets=2)
+    assert [words.bucket_of(i) for i in range(3)] == [0, 0, 1]
+    assert words.masks["cat"] == 0b01 and words.masks["dog"] == 0b11 and words.masks["dogs"] == 0b10
+    assert words.masks["the"] == 0b01 and words.masks["s"] == 0b10 and "t" in words.masks
+    assert words.covers([["cat the"], ["a dog"], ["dog"]])
+    assert not words.covers([["cat"], ["dog"], ["the"]])  # "the" never occurs in the third bucket
+    assert not words.covers([["cat"], ["dog"]])  # another corpus
 
 
 TABLE = [
@@ -56,14 +63,21 @@ def small_table(tmp_path: Path) -> Path:
     return path
 
 
-def test_cut_keeps_the_entries_whose_ascii_words_all_occur(small_table: Path, tmp_path: Path) -> None:
+def test_cut_keeps_the_entries_whose_ascii_words_all_occur_in_one_segment(
+    small_table: Path, tmp_path: Path
+) -> None:
     index = ParaphraseIndex(small_table, cache=tmp_path / "cache")
-    words = corpus_words(["the cat sat", "a feline kitty"])
     cut = tmp_path / "cut.gz"
-    assert index.write_cut(words, cut) == 3
-    # the cat/the feline, cat/kitty; u.s./the (u.s. is not all letters: kept); big, naive, united are absent
+    segments = [["the cat sat", "a feline"], ["a kitty", "one cat"], ["big", "dog"]]
+    assert index.write_cut(SegmentWords(segments), cut) == 3
+    # the cat/the feline and cat/kitty (each within one segment), u.s./the (u.s. is not all letters: kept);
+    # big dog/large dog: "large" occurs nowhere; naive, united: nowhere
     expected = "0.5\nthe cat\nthe feline\n0.25\ncat\nkitty\n0.01\nu.s.\nthe\n"
     assert gzip.decompress(cut.read_bytes()).decode() == expected
+    # the same words, but "the" and "feline" never in one segment: that entry goes
+    apart = [["the cat sat"], ["a feline"], ["a kitty", "one cat"]]
+    assert index.write_cut(SegmentWords(apart), cut) == 2
+    assert gzip.decompress(cut.read_bytes()).decode() == "0.25\ncat\nkitty\n0.01\nu.s.\nthe\n"
 
 
 def test_index_is_built_once(small_table: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,8 +132,7 @@ def test_cut_table_gives_every_segment_the_whole_tables_statistics(
             "webnlg": DATA / "webnlg_challenge_2017" / "dev.json",
         }
         refs, hyps = paraphrased_corpus(corpus, path[corpus])
-    texts = [*(r for group in refs for r in group), *hyps]
-    with MeteorScorer(corpus=texts) as cut:
+    with MeteorScorer(corpus=[[*group, hyp] for group, hyp in zip(refs, hyps, strict=True)]) as cut:
         assert cut._words is not None
         assert cut.segment_statistics(refs, hyps) == whole_table.segment_statistics(refs, hyps)
         if corpus == "dart":  # the corpus score is the EVAL of those statistics; once is enough
@@ -146,10 +159,10 @@ def test_the_paraphrase_stage_matters_on_that_text(whole_table: MeteorScorer, tm
 @needs_java
 def test_text_outside_the_cut_is_scored_after_cutting_again(whole_table: MeteorScorer) -> None:
     refs, hyps = [["the big dog barked loudly"]], ["a large hound was barking"]
-    with MeteorScorer(corpus=["the cat"]) as scorer:
+    with MeteorScorer(corpus=[["the cat", "a cat"]]) as scorer:
         first_words = scorer._words
         assert scorer.score(refs, hyps) == whole_table.score(refs, hyps)
-        assert scorer._words is not first_words and covers(scorer._words, [*refs[0], *hyps])
+        assert scorer._words is not first_words and scorer._words.covers([[*refs[0], *hyps]])
 
 
 @needs_java
@@ -161,7 +174,7 @@ def test_no_writable_cache_falls_back_to_the_whole_table(
     monkeypatch.setenv("ADAPTBENCH_CACHE", str(blocker / "cache"))
     with (
         pytest.warns(UserWarning, match="whole paraphrase table"),
-        MeteorScorer(corpus=["the cat"]) as scorer,
+        MeteorScorer(corpus=[["the cat"]]) as scorer,
     ):
         assert scorer._words is None
         assert "-a" not in scorer._meteor.meteor_cmd

@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
@@ -30,6 +30,8 @@ from adaptbench.harness.api import ConfigError
 
 if TYPE_CHECKING:
     from pycocoevalcap.meteor.meteor import Meteor
+
+    from adaptbench.tasks.metrics.meteor_paraphrase import SegmentWords
 
 T = TypeVar("T")
 
@@ -122,31 +124,33 @@ class MeteorScorer:
     the SCORE lines; the first jar's one EVAL line then aggregates every line's statistics in corpus order, so
     the score is the single jar's to the last digit (METEOR's statistics of a line do not depend on the others).
 
-    ``corpus``: the texts it will score (references and hypotheses). The jars then load only the paraphrase
-    entries those texts can use (:mod:`adaptbench.tasks.metrics.meteor_paraphrase`; DART dev: 1.2M of 5.3M, a
-    fifth of the start-up) and the same scores come out; text outside that corpus makes the scorer cut the table
-    again for it before scoring. Without it, the whole table (a scorer kept for generations not written yet).
+    ``corpus``: the segments it will score, in order, each its references and hypothesis. The jars then load only
+    the paraphrase entries those segments can use (:mod:`adaptbench.tasks.metrics.meteor_paraphrase`; DART dev:
+    0.37M of 5.3M) and the same scores come out; other segments make the scorer cut the table again for them
+    before scoring. Without it, the whole table (a scorer kept for generations not written yet).
     Use it as a context manager or call :meth:`close`; no java process outlives it.
     """
 
-    def __init__(self, processes: int = 1, corpus: Iterable[str] | None = None) -> None:
+    def __init__(self, processes: int = 1, corpus: Sequence[Sequence[str]] | None = None) -> None:
         if processes < 1:
             raise ValueError(f"processes={processes}: must be >= 1")
+        if corpus is not None and any(isinstance(segment, str) for segment in corpus):
+            raise TypeError("corpus: one list of texts (its references and hypothesis) per segment, not texts")
         require_java("METEOR 1.5")
         self._processes = processes
         self._meteors: list[Meteor] = []
         self._start(corpus)
 
-    def _start(self, corpus: Iterable[str] | None) -> None:
+    def _start(self, corpus: Sequence[Sequence[str]] | None) -> None:
         """Start the jars: with the whole paraphrase table, or with the part ``corpus`` can use
         (:mod:`adaptbench.tasks.metrics.meteor_paraphrase`: the same scores, a fraction of the start-up)."""
-        self._words: frozenset[str] | None = None
+        self._words: SegmentWords | None = None
         self._cut_dir: tempfile.TemporaryDirectory | None = None
         cut = None
         if corpus is not None:
-            from adaptbench.tasks.metrics.meteor_paraphrase import ParaphraseIndex, corpus_words
+            from adaptbench.tasks.metrics.meteor_paraphrase import ParaphraseIndex, SegmentWords
 
-            words = corpus_words(corpus)
+            words = SegmentWords(corpus)
             self._cut_dir = tempfile.TemporaryDirectory(prefix="adaptbench-meteor-")
             cut = Path(self._cut_dir.name) / "paraphrase-en.gz"
             try:
@@ -158,13 +162,11 @@ class MeteorScorer:
         for _ in range(self._processes):
             self._meteors.append(start_meteor_jar(cut))
 
-    def _serve(self, texts: Sequence[str]) -> None:
-        """Restart the jars with a table cut for ``texts`` when the current cut does not cover them."""
-        from adaptbench.tasks.metrics.meteor_paraphrase import covers
-
-        if self._words is not None and not covers(self._words, texts):
+    def _serve(self, segments: list[list[str]]) -> None:
+        """Restart the jars with a table cut for ``segments`` when the current cut does not cover them."""
+        if self._words is not None and not self._words.covers(segments):
             self._kill()
-            self._start(texts)
+            self._start(segments)
 
     @property
     def _meteor(self) -> Meteor | None:
@@ -192,7 +194,7 @@ class MeteorScorer:
         gts, res = _coco_dicts(clean_refs, clean_hyps)
         if not gts:
             raise ValueError("empty corpus")
-        self._serve([*(r for group in clean_refs for r in group), *clean_hyps])
+        self._serve([[*group, hyp] for group, hyp in zip(clean_refs, clean_hyps, strict=True)])
         lines = [
             " ||| ".join(("SCORE", " ||| ".join(gts[i]), res[i][0].replace("|||", "").replace("  ", " ")))
             for i in gts
@@ -356,7 +358,9 @@ def meteor_score(
     """METEOR 1.5 with ``scorer`` (shared across calls), or with one started and closed for this call."""
     if scorer is not None:
         return scorer.score(refs, hyps)
-    with MeteorScorer(meteor_processes(), corpus=[*(r for group in refs for r in group), *hyps]) as own:
+    with MeteorScorer(
+        meteor_processes(), corpus=[[*group, hyp] for group, hyp in zip(refs, hyps, strict=True)]
+    ) as own:
         return own.score(refs, hyps)
 
 

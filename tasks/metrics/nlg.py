@@ -129,7 +129,9 @@ def score_webnlg_dart(
     # entries this text can use (the scorer checks that the tokenised text is covered and cuts again if not).
     with TokenizerProcess() as worker, ThreadPoolExecutor(max_workers=1) as pool:
         tokenized = pool.submit(tokenized_once, groups, outs, worker.tokenize)
-        with MeteorScorer(meteor_processes(), corpus=[*(r for g in groups for r in g), *outs]) as own:
+        with MeteorScorer(
+            meteor_processes(), corpus=[[*g, h] for g, h in zip(groups, outs, strict=True)]
+        ) as own:
             return _score_processed(groups, outs, own, tokenized.result)
 
 
