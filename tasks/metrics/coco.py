@@ -135,7 +135,9 @@ class MeteorScorer:
         if processes < 1:
             raise ValueError(f"processes={processes}: must be >= 1")
         if corpus is not None and any(isinstance(segment, str) for segment in corpus):
-            raise TypeError("corpus: one list of texts (its references and hypothesis) per segment, not texts")
+            raise TypeError(
+                "corpus: one list of texts (its references and hypothesis) per segment, not texts"
+            )
         require_java("METEOR 1.5")
         self._processes = processes
         self._meteors: list[Meteor] = []
