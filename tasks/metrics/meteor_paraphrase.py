@@ -131,18 +131,14 @@ class ParaphraseIndex:
 
     def __init__(self, table: Path, cache: Path | None = None) -> None:
         self.table = Path(table).resolve()
-        stat = self.table.stat()
-        key = hashlib.sha256(f"{FORMAT}|{self.table}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[
-            :16
-        ]
-        self.folder = (cache or cache_root()) / "meteor-paraphrase" / key
-        if not (self.folder / "meta.json").is_file():
+        self.folder = index_folder(self.table, cache)
+        if not index_exists(self.table, cache):
             self._build()
 
     def _build(self) -> None:
         """Index the table: ``words.json`` (the vocabulary), ``word_ids.npy`` (each entry's words, both phrases,
         as ids), ``word_starts.npy`` (where each entry's ids start), ``entry_starts.npy`` (each entry's byte offset
-        in ``table.txt``, the table's text as the jar reads it)."""
+        in ``table.txt``, the table's text as the jar reads it), ``rarest.npy`` (each entry's least frequent word)."""
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".build-", dir=self.folder.parent))
         try:
@@ -207,9 +203,8 @@ class ParaphraseIndex:
         bits = np.array(
             [[(m >> (64 * p)) & (2**64 - 1) for m in masks] for p in range(planes)], dtype=np.uint64
         )
-        folded = np.bitwise_or.reduce(
-            bits, axis=0
-        )  # bit j: one of the buckets j, j + 64, ... (a looser test)
+        # bit j of a folded mask: one of the buckets j, j + 64, ... (a looser test, one plane)
+        folded = np.bitwise_or.reduce(bits, axis=0)
         ids = np.load(self.folder / "word_ids.npy", mmap_mode="r")
         starts = np.load(self.folder / "word_starts.npy", mmap_mode="r")
         # necessary, cheapest first: the entry's rarest word occurs; all its words in one folded bucket; exact
