@@ -470,13 +470,13 @@ def test_tokenizer_worker_gives_this_processes_tokens(task: str, path: Path) -> 
         assert worker.tokenize(texts) == [generation_eval_tokenize(t) for t in texts]
 
 
-def test_tokenizer_worker_failure_is_an_error_naming_it() -> None:
+def test_a_failed_tokenizer_worker_is_a_warning_and_the_same_tokens() -> None:
     from adaptbench.tasks.metrics.nltk_tokens import TokenizerProcess
 
     with TokenizerProcess() as worker:
         worker._proc.kill()
-        with pytest.raises(RuntimeError, match="tokenizer worker failed"):
-            worker.tokenize(["a b"])
+        with pytest.warns(UserWarning, match="tokenizer worker failed"):
+            assert worker.tokenize(['he said "cannot"']) == ["he said `` can not ''"]
 
 
 @needs_java
