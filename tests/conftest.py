@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,18 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not present: {SHARED_DATA} (the ../shared folder beside the repo)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def whole_table_meteor() -> Iterator:
+    """One METEOR jar with its whole paraphrase table (~10 s to start) for every test that compares against it or
+    passes it in; skips where there is no java."""
+    if shutil.which("java") is None:
+        pytest.skip("METEOR needs java")
+    from adaptbench.tasks.metrics.coco import MeteorScorer
+
+    with MeteorScorer() as scorer:
+        yield scorer
 
 
 def run_cli(

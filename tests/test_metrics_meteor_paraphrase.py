@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from adaptbench.tasks.metrics.coco import (
     ptb_tokenize_corpus,
     start_meteor_jar,
 )
-from adaptbench.tasks.metrics.meteor_paraphrase import ParaphraseIndex, SegmentWords, corpus_words, text_runs
+from adaptbench.tasks.metrics.meteor_paraphrase import ParaphraseIndex, SegmentWords, text_runs
 from adaptbench.tasks.metrics.nlg import lora_decode_postprocess, lora_reference_columns, tokenized_once
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -31,9 +30,9 @@ def test_text_runs_read_the_text_as_is_and_with_punctuation_deleted() -> None:
     assert runs == {"don", "t", "stop", "me", "now", "n", "code", "caf", "dont", "stopmenow", "ncode"}
 
 
-def test_corpus_words_are_every_substring_of_every_run() -> None:
-    assert corpus_words(["ab"]) == {"a", "b", "ab"}
-    assert corpus_words(["x-y"]) == {"x", "y", "xy"}
+def test_segment_words_are_every_substring_of_every_run() -> None:
+    assert set(SegmentWords([["ab"]]).masks) == {"a", "b", "ab"}
+    assert set(SegmentWords([["x-y"]]).masks) == {"x", "y", "xy"}
 
 
 def test_segment_words_know_the_buckets_each_word_occurs_in() -> None:
@@ -86,14 +85,6 @@ def test_index_is_built_once(small_table: Path, tmp_path: Path, monkeypatch: pyt
     assert ParaphraseIndex(small_table, cache=tmp_path / "cache").folder == first.folder
 
 
-@pytest.fixture(scope="module")
-def whole_table() -> Iterator[MeteorScorer]:
-    if shutil.which("java") is None:
-        pytest.skip("METEOR needs java")
-    with MeteorScorer() as scorer:
-        yield scorer
-
-
 def paraphrased_corpus(task: str, path: Path) -> tuple[list[list[str]], list[str]]:
     """Each source's last reference as its hypothesis against the others (human rewordings, so METEOR's
     paraphrase stage has work), as ``score_webnlg_dart`` processes and tokenises them."""
@@ -121,7 +112,7 @@ def e2e_corpus() -> tuple[list[list[str]], list[str]]:
 @needs_java
 @pytest.mark.parametrize("corpus", ["dart", "webnlg", "e2e"])
 def test_cut_table_gives_every_segment_the_whole_tables_statistics(
-    corpus: str, whole_table: MeteorScorer
+    corpus: str, whole_table_meteor: MeteorScorer
 ) -> None:
     """The whole dev set of each: the cut holds a fraction of the table, and not one statistic moves."""
     if corpus == "e2e":
@@ -134,13 +125,13 @@ def test_cut_table_gives_every_segment_the_whole_tables_statistics(
         refs, hyps = paraphrased_corpus(corpus, path[corpus])
     with MeteorScorer(corpus=[[*group, hyp] for group, hyp in zip(refs, hyps, strict=True)]) as cut:
         assert cut._words is not None
-        assert cut.segment_statistics(refs, hyps) == whole_table.segment_statistics(refs, hyps)
+        assert cut.segment_statistics(refs, hyps) == whole_table_meteor.segment_statistics(refs, hyps)
         if corpus == "dart":  # the corpus score is the EVAL of those statistics; once is enough
-            assert cut.score(refs, hyps) == whole_table.score(refs, hyps)
+            assert cut.score(refs, hyps) == whole_table_meteor.score(refs, hyps)
 
 
 @needs_java
-def test_the_paraphrase_stage_matters_on_that_text(whole_table: MeteorScorer, tmp_path: Path) -> None:
+def test_the_paraphrase_stage_matters_on_that_text(whole_table_meteor: MeteorScorer, tmp_path: Path) -> None:
     """Not vacuous: with an empty paraphrase table many DART segments' statistics differ."""
     refs, hyps = paraphrased_corpus("dart", DATA / "dart" / "dart-v1.1.1-full-dev.json")
     refs, hyps = refs[:400], hyps[:400]
@@ -152,16 +143,18 @@ def test_the_paraphrase_stage_matters_on_that_text(whole_table: MeteorScorer, tm
     finally:
         jar.meteor_p.kill()
         jar.meteor_p.wait()
-    differ = sum(a != b for a, b in zip(without, whole_table.segment_statistics(refs, hyps), strict=True))
+    differ = sum(
+        a != b for a, b in zip(without, whole_table_meteor.segment_statistics(refs, hyps), strict=True)
+    )
     assert differ > 100  # 178 of 400 when written
 
 
 @needs_java
-def test_text_outside_the_cut_is_scored_after_cutting_again(whole_table: MeteorScorer) -> None:
+def test_text_outside_the_cut_is_scored_after_cutting_again(whole_table_meteor: MeteorScorer) -> None:
     refs, hyps = [["the big dog barked loudly"]], ["a large hound was barking"]
     with MeteorScorer(corpus=[["the cat", "a cat"]]) as scorer:
         first_words = scorer._words
-        assert scorer.score(refs, hyps) == whole_table.score(refs, hyps)
+        assert scorer.score(refs, hyps) == whole_table_meteor.score(refs, hyps)
         assert scorer._words is not first_words and scorer._words.covers([[*refs[0], *hyps]])
 
 
@@ -181,8 +174,10 @@ def test_no_writable_cache_falls_back_to_the_whole_table(
 
 
 @needs_java
-def test_our_command_is_pycocoevalcaps_plus_the_table(whole_table: MeteorScorer, tmp_path: Path) -> None:
-    assert tuple(whole_table._meteor.meteor_cmd) == METEOR_COMMAND
+def test_our_command_is_pycocoevalcaps_plus_the_table(
+    whole_table_meteor: MeteorScorer, tmp_path: Path
+) -> None:
+    assert tuple(whole_table_meteor._meteor.meteor_cmd) == METEOR_COMMAND
     jar = start_meteor_jar(tmp_path / "t.gz")
     try:
         java, *rest = METEOR_COMMAND

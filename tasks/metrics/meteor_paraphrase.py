@@ -70,12 +70,6 @@ def substrings(run: str) -> Iterator[str]:
             yield run[start:end]
 
 
-def corpus_words(texts: Iterable[str]) -> frozenset[str]:
-    """Every ASCII word METEOR's normaliser could make of ``texts``: each substring of each run of
-    :func:`text_runs`. A superset by construction; see the module's docstring."""
-    return frozenset(word for run in text_runs(texts) for word in substrings(run))
-
-
 BUCKETS = 256
 
 
@@ -162,12 +156,12 @@ class ParaphraseIndex:
             lengths = np.fromiter((len(line) + 1 for line in lines), dtype=np.int64, count=len(lines))
             entry_starts = np.concatenate(([0], np.cumsum(lengths.reshape(-1, 3).sum(axis=1))))
             dtype = np.uint16 if len(vocabulary) < 2**16 else np.uint32
-            np.save(work / "word_ids.npy", np.array(ids, dtype=dtype))
-            np.save(work / "word_starts.npy", np.array(word_starts, dtype=np.int64))
-            np.save(work / "entry_starts.npy", entry_starts)
-            # each entry's rarest word in the table: most entries a corpus cannot use are told by that word alone
             word_ids = np.array(ids, dtype=dtype)
             starts = np.array(word_starts, dtype=np.int64)
+            np.save(work / "word_ids.npy", word_ids)
+            np.save(work / "word_starts.npy", starts)
+            np.save(work / "entry_starts.npy", entry_starts)
+            # each entry's rarest word in the table: most entries a corpus cannot use are told by that word alone
             by_count = np.argsort(-np.bincount(word_ids, minlength=len(vocabulary)), kind="stable")
             rank = np.empty_like(by_count)
             rank[by_count] = np.arange(by_count.size)
